@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make repro   -> virtualenv + pinned packages, then `dvc repro` on the embedded default
+#   make test    -> virtualenv + pinned packages, then the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup repro test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	python benchmarks/prepare_split_scale.py
+	python benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV)

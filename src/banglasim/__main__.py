@@ -1,0 +1,5 @@
+import sys
+
+from banglasim.cli import main
+
+sys.exit(main())

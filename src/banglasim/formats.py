@@ -1,0 +1,182 @@
+"""Readers for the QA file formats prepare accepts: SQuAD-style JSON, JSON Lines, CSV and TSV.
+
+Each reader turns one file into `RawRecord`s (one per question). A problem with the whole file
+(bad bytes, malformed JSON, an unknown schema) raises `FileProblem`; problems of one record are
+judged later by prepare, which knows the on_error policy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+JSON_SUFFIXES = (".json",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+DATA_SUFFIXES = JSON_SUFFIXES + JSONL_SUFFIXES + tuple(TABLE_SUFFIXES)
+PASSAGE_COLUMNS = ("context", "passage")
+
+
+@dataclass
+class RawRecord:
+    """One question as found in a file, before normalisation."""
+
+    question: Any
+    passage: Any
+    answer: str | None
+    original_id: str
+    title: str
+    where: str  # where in the file: "data[0].paragraphs[1].qas[2]", "line 7", "row 3"
+    problem: str | None = None
+    entry: str = ""  # the passage entry it belongs to ("data[0].paragraphs[1]"); flat files: none  # set by the reader when the record itself is malformed
+
+
+class FileProblem(Exception):
+    """A whole file cannot be read. `reason` is a short key used in the counts."""
+
+    def __init__(self, reason: str, message: str, fix: str) -> None:
+        self.reason, self.message, self.fix = reason, message, fix
+        super().__init__(message)
+
+
+def normalize(text: str) -> str:
+    """Unicode NFC with all runs of whitespace folded to one space."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def list_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """All files under `folder`, recursively and sorted: (data files, files of another kind)."""
+    data, other = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        (data if path.suffix.lower() in DATA_SUFFIXES else other).append(path)
+    return data, other
+
+
+def read_records(path: Path) -> list[RawRecord]:
+    """Read every question record of one data file."""
+    text = _decode(path)
+    suffix = path.suffix.lower()
+    if suffix in JSON_SUFFIXES:
+        return list(_squad_records(_parse_json(text)))
+    if suffix in JSONL_SUFFIXES:
+        return list(_jsonl_records(text))
+    return list(_table_records(text, TABLE_SUFFIXES[suffix]))
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FileProblem(
+            "not_utf8",
+            f"byte {exc.start} (line {line}) is not valid UTF-8",
+            "re-save the file as UTF-8 (for example: iconv -f <its encoding> -t UTF-8)",
+        ) from None
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileProblem(
+            "malformed_json",
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            "fix the JSON syntax (python -m json.tool FILE shows the spot)",
+        ) from None
+
+
+def _bad_schema(detail: str) -> FileProblem:
+    return FileProblem(
+        "bad_schema",
+        f"not SQuAD-style JSON: {detail}",
+        'use {"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ...}]}]}]}, '
+        "or JSON Lines / CSV / TSV with question and context columns",
+    )
+
+
+def _squad_records(doc: Any) -> Iterator[RawRecord]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise _bad_schema('the top level needs a "data" list')
+    for a, article in enumerate(doc["data"]):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise _bad_schema(f'data[{a}] needs a "paragraphs" list')
+        title = article.get("title")
+        title = title if isinstance(title, str) else ""
+        for p, para in enumerate(article["paragraphs"]):
+            if not isinstance(para, dict) or not isinstance(para.get("qas"), list):
+                raise _bad_schema(f'data[{a}].paragraphs[{p}] needs a "qas" list')
+            context = para.get("context")
+            for q, qa in enumerate(para["qas"]):
+                where = f"data[{a}].paragraphs[{p}].qas[{q}]"
+                if not isinstance(qa, dict):
+                    yield RawRecord(None, context, None, "", title, where, problem="bad_record")
+                    continue
+                yield RawRecord(
+                    qa.get("question"), context, _first_answer(qa.get("answers")),
+                    str(qa.get("id", "")), title, where, entry=f"data[{a}].paragraphs[{p}]",
+                )
+
+
+def _first_answer(answers: Any) -> str | None:
+    if isinstance(answers, list):
+        for ans in answers:
+            if isinstance(ans, dict) and isinstance(ans.get("text"), str) and ans["text"].strip():
+                return ans["text"]
+    return None
+
+
+def _flat_record(row: dict, where: str) -> RawRecord:
+    passage = next((row[c] for c in PASSAGE_COLUMNS if c in row), None)
+    answer = row.get("answer")
+    if isinstance(answer, dict):
+        answer = answer.get("text")
+    title = row.get("title")
+    return RawRecord(
+        row.get("question"), passage, answer if isinstance(answer, str) and answer.strip() else None,
+        str(row.get("id", "")), title if isinstance(title, str) else "", where,
+    )
+
+
+def _jsonl_records(text: str) -> Iterator[RawRecord]:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"line {n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(None, None, None, "", "", f"{where} ({exc.msg})", problem="malformed_json")
+            continue
+        if not isinstance(row, dict) or "question" not in row:
+            yield RawRecord(None, None, None, "", "", where, problem="bad_record")
+            continue
+        yield _flat_record(row, where)
+
+
+def _table_records(text: str, delimiter: str) -> Iterator[RawRecord]:
+    csv.field_size_limit(2**31 - 1)  # long passages are judged by prepare's max_passage_chars, not here
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "question" not in header or not any(c in header for c in PASSAGE_COLUMNS):
+        raise FileProblem(
+            "bad_schema",
+            f"the header {header or '(empty)'} lacks a 'question' column and a 'context' or 'passage' column",
+            "add a header row: question,context[,answer][,id][,title]",
+        )
+    reader.fieldnames = header
+    n = 1
+    try:
+        for n, row in enumerate(reader, start=2):
+            yield _flat_record(row, f"row {n}")
+    except csv.Error as exc:
+        raise FileProblem("malformed_table", f"unreadable table near row {n + 1}: {exc}", "fix the quoting") from None

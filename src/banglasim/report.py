@@ -1,0 +1,93 @@
+"""The training report: every number in it is read from the run's files, none is typed by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from banglasim import atomic
+
+LIVE_METRICS = Path("dvclive/plots/metrics")
+REPORT_FILE = Path("reports/training_report.md")
+PLOT_FILE = Path("reports/training_curves.png")
+RUN_RECORD_FILE = Path("reports/run_record.json")
+CURVES = ("train_loss", "eval_score", "avg_cosine")
+COMPARED = ("mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10", "ndcg_at_10", "eval_score",
+            "avg_cosine", "avg_cosine_negative", "cosine_gap")
+
+
+def read_series(folder: Path = LIVE_METRICS) -> dict[int, dict]:
+    """DVCLive's .tsv series merged by step: {step: {metric: value, 'timestamp': ms}}."""
+    by_step: dict[int, dict] = {}
+    for tsv in sorted(folder.glob("*.tsv")):
+        with open(tsv, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                entry = by_step.setdefault(int(row["step"]), {})
+                entry[tsv.stem] = float(row[tsv.stem])
+                if row.get("timestamp"):
+                    entry["timestamp"] = max(entry.get("timestamp", 0), int(row["timestamp"]))
+    return dict(sorted(by_step.items()))
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _plot(series: dict[int, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, name in zip(axes, CURVES):
+        pts = [(s, v[name]) for s, v in series.items() if name in v]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o")
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_report(params: dict, evaluation: dict) -> None:
+    """Write reports/training_report.md and reports/training_curves.png from the run's own files."""
+    series = read_series()
+    record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8")) if RUN_RECORD_FILE.exists() else {}
+    train = json.loads(Path("metrics/train.json").read_text(encoding="utf-8"))
+    PLOT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    _plot(series, PLOT_FILE)
+    lines = ["# Training report", "", f"Published model: step {train['selected_step']} "
+             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.", "",
+             "## Results by evaluation step (from DVCLive)", "",
+             "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine |", "|---|---|---|---|---|---|"]
+    for step, v in series.items():
+        ts = datetime.fromtimestamp(v["timestamp"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") \
+            if "timestamp" in v else ""
+        lines.append(f"| {ts} | {_fmt(v.get('epoch'), 2)} | {step} | {_fmt(v.get('train_loss'))} | "
+                     f"{_fmt(v.get('eval_score'))} | {_fmt(v.get('avg_cosine'))} |")
+    lines += ["", f"![curves]({PLOT_FILE.name})", "", "## Base model vs tuned model (validation)", "",
+              f"{evaluation['n_queries']} questions searched against {evaluation['n_passages']} passages; "
+              "95% bootstrap intervals in brackets.", "", "| metric | base | tuned | delta |", "|---|---|---|---|"]
+    base, tuned, delta = evaluation["base"], evaluation["tuned"], evaluation["delta"]
+    for name in COMPARED:
+        if name not in tuned:
+            continue
+        cells = []
+        for side in (base, tuned):
+            cell = _fmt(side[name])
+            if f"{name}_ci_low" in side:
+                cell += f" [{_fmt(side[name + '_ci_low'])}, {_fmt(side[name + '_ci_high'])}]"
+            cells.append(cell)
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {delta[name]:+.4f} |")
+    lines += ["", "| source | base MRR@10 | tuned MRR@10 |", "|---|---|---|"]
+    for src, v in evaluation["per_source"].items():
+        lines.append(f"| {src} | {_fmt(v['base_mrr_at_10'])} | {_fmt(v['tuned_mrr_at_10'])} |")
+    lines += ["", "## Configuration (params.yaml)", "", "```json", json.dumps(params, indent=2, ensure_ascii=False),
+              "```", "", "## Run record", "", "```json", json.dumps(record, indent=2, ensure_ascii=False), "```", ""]
+    atomic.write_text(REPORT_FILE, "\n".join(lines))

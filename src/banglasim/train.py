@@ -1,0 +1,179 @@
+"""Stage `train`: fine-tune with MultipleNegativesRankingLoss through the sentence-transformers Trainer.
+
+Evaluates the untouched model at step 0 and after every 1/evals_per_epoch of an epoch, never twice
+at one step; logs eval_score, avg_cosine and train_loss to DVCLive at those steps; keeps a
+checkpoint at each, resumes from the last one of the same params and data after a crash, and
+publishes the `last` or `best` one to models/model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+import transformers
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+from banglasim import atomic, run_record
+from banglasim.errors import UserError
+from banglasim.evaluators import PairSimilarityEvaluator
+from banglasim.frozen_cache import FrozenPrefixCache
+from banglasim.modeling import freeze_all_but_last, load_model
+from banglasim.params import load_params
+from banglasim.split import SPLITS_DIR
+from banglasim.train_callbacks import CheckpointMarker, EvalSchedule, LiveMetrics, completed_checkpoints
+
+logger = logging.getLogger(__name__)
+MODEL_DIR = Path("models/model")
+LIVE_DIR = Path("dvclive")
+CHECKPOINT_ROOT = Path(".checkpoints")
+METRICS_FILE = Path("metrics/train.json")
+RUN_RECORD_FILE = Path("reports/run_record.json")
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto': bf16 on CUDA where supported, else fp16 on CUDA; fp32 on CPU (exact and deterministic)."""
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        if not cuda:
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp16" and not cuda:
+        raise UserError("params.yaml: param train.precision = 'fp16' needs a CUDA GPU",
+                        fix="use 'auto', 'fp32' or (on CPUs with bf16 units) 'bf16'")
+    return precision
+
+
+def run_key(model_params: dict, train_params: dict, data_files: list[Path]) -> str:
+    """Identity of a run: params of model and train plus the bytes of the split files."""
+    h = hashlib.sha256(json.dumps([model_params, train_params], sort_keys=True).encode())
+    for f in data_files:
+        h.update(f.read_bytes())
+    h.update(str(os.environ.get("WORLD_SIZE", "1")).encode())
+    return h.hexdigest()[:16]
+
+
+def build_trainer(params: dict, output_dir: Path, callbacks: list, eval_on_start: bool,
+                  max_steps: int = -1) -> tuple[SentenceTransformerTrainer, FrozenPrefixCache | None]:
+    """Model, data, loss, evaluator and arguments, as in the reference run (shared with the benchmark)."""
+    mp, tp = params["model"], params["train"]
+    transformers.set_seed(tp["seed"])
+    model = load_model(mp["name"], mp["max_seq_length"], mp["pooling"])
+    freeze_all_but_last(model, mp["trainable_layers"])
+    train_rows = atomic.read_jsonl(SPLITS_DIR / "train.jsonl")
+    train_ds = Dataset.from_dict({"anchor": [r["anchor"] for r in train_rows],
+                                  "positive": [r["positive"] for r in train_rows]})
+    evaluator = PairSimilarityEvaluator.from_file(str(SPLITS_DIR / "validation.jsonl"), batch_size=64)
+    precision = resolve_precision(tp["precision"])
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=tp["epochs"],
+        max_steps=max_steps,
+        per_device_train_batch_size=tp["batch_size"],
+        learning_rate=tp["learning_rate"],
+        warmup_steps=tp["warmup_steps"],
+        optim="adamw_torch",
+        seed=tp["seed"],
+        data_seed=tp["seed"],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        eval_strategy="no",  # EvalSchedule decides: step 0 plus every 1/evals_per_epoch
+        logging_strategy="no",
+        save_strategy="no",
+        eval_on_start=eval_on_start,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_drop_last=False,
+        save_only_model=False,
+    )
+    cache = None
+    if tp["cache_frozen"] and FrozenPrefixCache.supports(model[0].auto_model, mp["trainable_layers"]):
+        cache = FrozenPrefixCache(model[0].auto_model, mp["trainable_layers"])
+        probe = model[0].preprocess(evaluator.sentences2[:2] + evaluator.sentences1[:2])
+        probe = {k: v for k, v in probe.items() if isinstance(v, torch.Tensor)}
+        if not cache.install(probe):
+            cache = None
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train_ds,
+        loss=MultipleNegativesRankingLoss(model), evaluator=evaluator, callbacks=callbacks,
+    )
+    return trainer, cache
+
+
+def run(params_path: str = "params.yaml") -> None:
+    params = load_params(params_path, ("model", "train"))
+    mp, tp = params["model"], params["train"]
+    split_files = [SPLITS_DIR / "train.jsonl", SPLITS_DIR / "validation.jsonl"]
+    for f in split_files:
+        if not f.exists():
+            raise UserError(f"{f}: not found", fix="run the split stage first (dvc repro split)")
+    output_dir = CHECKPOINT_ROOT / run_key(mp, tp, split_files)
+    checkpoints = completed_checkpoints(output_dir)
+    resume = str(checkpoints[-1]) if checkpoints else None
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    live = None
+    if is_main:
+        from dvclive import Live
+
+        live = Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None)
+    metrics_cb = LiveMetrics(live)
+    trainer, cache = build_trainer(params, output_dir, [EvalSchedule(tp["evals_per_epoch"]), metrics_cb,
+                                                        CheckpointMarker()], eval_on_start=resume is None)
+    if resume:
+        print(f"train: resuming from {resume} (same params and data)")
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - started
+    if cache is not None:
+        print(f"train: frozen-prefix cache served {cache.hits} of {cache.hits + cache.misses} encodings "
+              f"({cache.nbytes / 2**20:.0f} MiB)")
+        cache.uninstall()
+    if not trainer.is_world_process_zero():
+        return
+    history = metrics_cb.series
+    selected = select_step(history, tp["select"])
+    publish(trainer, output_dir, selected, params)
+    if live is not None:
+        live.end()
+    steps = trainer.state.global_step
+    atomic.write_json(METRICS_FILE, {"selected_step": selected, "select": tp["select"], "total_steps": steps,
+                                     "eval_steps": [row["step"] for row in history]})
+    n_train = len(trainer.train_dataset)
+    atomic.write_json(RUN_RECORD_FILE, run_record.collect(
+        precision=resolve_precision(tp["precision"]), wall_seconds=wall, train_pairs=n_train * tp["epochs"],
+        resumed_from=resume, frozen_cache=cache is not None))
+    print(f"train: {steps} steps in {wall:.1f}s; published step {selected} ({tp['select']}) to {MODEL_DIR}/")
+
+
+def select_step(history: list[dict], how: str) -> int:
+    """Step to publish: the last, or the one with the highest eval score (step 0, the base model, excluded)."""
+    trained = [row for row in history if row["step"] > 0]
+    if not trained:
+        raise UserError("training logged no evaluation after step 0", fix="check train.epochs and the data size")
+    if how == "last":
+        return trained[-1]["step"]
+    return max(trained, key=lambda row: (row["eval_score"], -row["step"]))["step"]
+
+
+def publish(trainer: SentenceTransformerTrainer, output_dir: Path, step: int, params: dict) -> None:
+    """Write the chosen checkpoint's weights, with a model card, to models/model (atomically)."""
+    model = trainer.model
+    if step != trainer.state.global_step:
+        from safetensors.torch import load_file
+
+        model[0].auto_model.load_state_dict(load_file(str(output_dir / f"checkpoint-{step}" / "model.safetensors")))
+    model.model_card_data.language = ["bn"]
+    with atomic.atomic_dir(MODEL_DIR) as tmp:
+        model.save(str(tmp))
+        (tmp / "selection.json").write_text(json.dumps({"step": step, "select": params["train"]["select"]}) + "\n")
+        from banglasim.model_card import append_project_section
+
+        append_project_section(tmp / "README.md", params, step)
+

@@ -1,0 +1,97 @@
+"""Trainer callbacks: when to evaluate, what DVCLive records, and which checkpoints are complete."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+COMPLETE_MARKER = "COMPLETE"
+SCORE_KEY = "eval_val_spearman_cosine"
+COSINE_KEY = "eval_val_avg_cosine"
+
+
+def eval_steps(max_steps: int, epochs: int, evals_per_epoch: int) -> list[int]:
+    """Optimizer steps at which to evaluate: every 1/evals_per_epoch of each epoch, the last step included."""
+    per_epoch = max_steps // epochs
+    steps = {e * per_epoch + math.ceil(k * per_epoch / evals_per_epoch)
+             for e in range(epochs) for k in range(1, evals_per_epoch + 1)}
+    return sorted(s for s in steps if 0 < s <= max_steps)
+
+
+class EvalSchedule(TrainerCallback):
+    """Log, evaluate and checkpoint together at the half-epoch (or 1/n-epoch) steps, once each."""
+
+    def __init__(self, evals_per_epoch: int) -> None:
+        self.evals_per_epoch = evals_per_epoch
+        self.steps: set[int] = set()
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        self.steps = set(eval_steps(state.max_steps, max(1, math.ceil(args.num_train_epochs)), self.evals_per_epoch))
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        if state.global_step in self.steps:
+            control.should_log = control.should_evaluate = control.should_save = True
+        return control
+
+
+def series_from_history(log_history: list[dict]) -> list[dict]:
+    """One row per evaluation step: step, epoch, eval_score, avg_cosine, train_loss (mean since last eval)."""
+    losses = {e["step"]: e["loss"] for e in log_history if "loss" in e}
+    rows = []
+    for entry in log_history:
+        if SCORE_KEY in entry:
+            row = {"step": entry["step"], "epoch": round(float(entry.get("epoch") or 0.0), 4),
+                   "eval_score": entry[SCORE_KEY], "avg_cosine": entry[COSINE_KEY]}
+            if entry["step"] in losses:
+                row["train_loss"] = losses[entry["step"]]
+            rows.append(row)
+    return rows
+
+
+class LiveMetrics(TrainerCallback):
+    """Write each evaluation step's metrics to DVCLive (main process only); replays them on resume."""
+
+    def __init__(self, live) -> None:  # live: dvclive.Live or None on non-main processes
+        self.live = live
+        self.series: list[dict] = []
+
+    def _log(self, row: dict) -> None:
+        if self.live is None:
+            return
+        self.live.step = row["step"]
+        for name in ("eval_score", "avg_cosine", "train_loss", "epoch"):
+            if name in row:
+                self.live.log_metric(name, row[name], timestamp=True)
+        self.live.next_step()
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        self.series = series_from_history(state.log_history)
+        for row in self.series:  # resumed run: the DVCLive files were cleared by DVC, rebuild them
+            self._log(row)
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        row = series_from_history(state.log_history)[-1]
+        if self.series and self.series[-1]["step"] == row["step"]:
+            return  # never log one step twice
+        self.series.append(row)
+        self._log(row)
+
+
+class CheckpointMarker(TrainerCallback):
+    """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones)."""
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                (ckpt / COMPLETE_MARKER).write_text(f"{state.global_step}\n")
+
+
+def completed_checkpoints(output_dir: Path) -> list[Path]:
+    """Checkpoints of a run folder that were fully written, oldest first."""
+    if not output_dir.is_dir():
+        return []
+    found = [p for p in output_dir.glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
