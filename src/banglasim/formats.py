@@ -148,7 +148,7 @@ def _flat_record(row: dict, where: str) -> RawRecord:
 
 
 def _jsonl_records(text: str) -> Iterator[RawRecord]:
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a string
         if not line.strip():
             continue
         where = f"line {n}"

@@ -79,7 +79,8 @@ class FrozenPrefixCache:
         for m in modules:
             m.eval()
         try:
-            with torch.inference_mode(False), torch.no_grad():
+            # fp32 always (autocast off): cached states serve training and evaluation alike
+            with torch.inference_mode(False), torch.no_grad(), torch.autocast(input_ids.device.type, enabled=False):
                 input_ids = input_ids.clone()
                 attention_mask = attention_mask.clone()
                 tt = token_type_ids.clone() if token_type_ids is not None else None

@@ -85,6 +85,7 @@ SCHEMA: dict[str, dict[str, tuple[Check, str]]] = {
         "select": _choice("last", "best"),
         "precision": _choice("auto", "fp32", "bf16", "fp16"),
         "cache_frozen": _choice(True, False),
+        "processes": _int(1),
     },
     "evaluate": {
         "batch_size": _int(1),
@@ -102,7 +103,10 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] | None
     except FileNotFoundError:
         raise UserError(f"{path}: not found", fix="run from the repository root, where params.yaml lives") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})", fix="fix the YAML syntax") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise UserError(f"{path}: not valid YAML{where}: {problem}", fix="fix the YAML syntax") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     wanted = sections or tuple(SCHEMA)

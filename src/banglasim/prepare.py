@@ -29,7 +29,19 @@ RECORD_FIXES = {
     "empty_passage": "give the record a non-empty passage (context), or remove it",
     "no_passage": "attach the question to a passage ('context' or 'passage' field)",
     "passage_too_long": "split the passage, or raise prepare.max_passage_chars",
+    "bad_text": "remove the lone surrogate escape (\\ud800-\\udfff) from the record's text",
 }
+
+
+def _encodable(*texts: object) -> bool:
+    """False when a string holds a lone surrogate (valid JSON escape, not valid Unicode text)."""
+    try:
+        for text in texts:
+            if isinstance(text, str):
+                text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -70,6 +82,8 @@ def _record_problem(rec: RawRecord, max_chars: int) -> str | None:
         return "empty_passage"
     if len(rec.passage) > max_chars:
         return "passage_too_long"
+    if not _encodable(rec.question, rec.passage, rec.answer, rec.title, rec.original_id):
+        return "bad_text"
     return None
 
 
@@ -81,6 +95,7 @@ def collect(sources: list[str], on_error: str, max_chars: int, root: Path = Path
     passages: dict[str, dict] = {}
     examples: list[dict] = []
     seen_pairs: set[tuple[str, str]] = set()
+    normalized: dict[str, str] = {}  # raw passage -> normalised (a passage recurs once per question)
     entries_seen: set[tuple[str, str]] = set()  # (file, paragraph or passage id): one per passage entry
 
     def fail_or_count(c: SourceCounts, reason: str, message: str, fix: str) -> None:
@@ -114,7 +129,8 @@ def collect(sources: list[str], on_error: str, max_chars: int, root: Path = Path
                 if problem:
                     fail_or_count(c, problem, f"{rel}, record {rec.where} (id {rec.original_id or '?'}): {problem.replace('_', ' ')}", RECORD_FIXES[problem])
                     continue
-                question, passage = normalize(rec.question), normalize(rec.passage)
+                question = normalize(rec.question)
+                passage = normalized.get(rec.passage) or normalized.setdefault(rec.passage, normalize(rec.passage))
                 pid = passage_id(passage)
                 c.questions += 1
                 entry = (rel, rec.entry or pid)

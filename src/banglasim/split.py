@@ -54,11 +54,12 @@ def scored_pairs(val: list[dict], passages: dict[str, str], negatives: int, seed
     val_pids = sorted({ex["passage_id"] for ex in val})
     all_pids = sorted(passages)
     rows = []
+    pool = val_pids if len(val_pids) > 1 else all_pids
     for ex in val:
-        pool = [p for p in val_pids if p != ex["passage_id"]] or [p for p in all_pids if p != ex["passage_id"]]
         base = {"query_id": ex["query_id"], "query": ex["query"], "source": ex["source"]}
         rows.append({**base, "passage_id": ex["passage_id"], "passage": passages[ex["passage_id"]], "score": 1.0})
-        for pid in rng.sample(pool, min(negatives, len(pool))):
+        drawn = rng.sample(pool, min(negatives + 1, len(pool)))  # one spare, in case it is the own passage
+        for pid in [p for p in drawn if p != ex["passage_id"]][:negatives]:
             rows.append({**base, "passage_id": pid, "passage": passages[pid], "score": 0.0})
     return rows
 

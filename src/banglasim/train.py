@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,22 +62,20 @@ def run_key(model_params: dict, train_params: dict, data_files: list[Path]) -> s
     return h.hexdigest()[:16]
 
 
-def build_trainer(params: dict, output_dir: Path, callbacks: list, eval_on_start: bool,
-                  max_steps: int = -1) -> tuple[SentenceTransformerTrainer, FrozenPrefixCache | None]:
-    """Model, data, loss, evaluator and arguments, as in the reference run (shared with the benchmark)."""
+def build_trainer(params: dict, train_rows: list[dict], evaluator: PairSimilarityEvaluator | None,
+                  output_dir: Path, callbacks: list, eval_on_start: bool,
+                  ) -> tuple[SentenceTransformerTrainer, FrozenPrefixCache | None]:
+    """Model, data, loss and arguments as in the reference run, plus the frozen-prefix cache."""
     mp, tp = params["model"], params["train"]
     transformers.set_seed(tp["seed"])
     model = load_model(mp["name"], mp["max_seq_length"], mp["pooling"])
     freeze_all_but_last(model, mp["trainable_layers"])
-    train_rows = atomic.read_jsonl(SPLITS_DIR / "train.jsonl")
     train_ds = Dataset.from_dict({"anchor": [r["anchor"] for r in train_rows],
                                   "positive": [r["positive"] for r in train_rows]})
-    evaluator = PairSimilarityEvaluator.from_file(str(SPLITS_DIR / "validation.jsonl"), batch_size=64)
     precision = resolve_precision(tp["precision"])
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=tp["epochs"],
-        max_steps=max_steps,
         per_device_train_batch_size=tp["batch_size"],
         learning_rate=tp["learning_rate"],
         warmup_steps=tp["warmup_steps"],
@@ -96,7 +96,7 @@ def build_trainer(params: dict, output_dir: Path, callbacks: list, eval_on_start
     cache = None
     if tp["cache_frozen"] and FrozenPrefixCache.supports(model[0].auto_model, mp["trainable_layers"]):
         cache = FrozenPrefixCache(model[0].auto_model, mp["trainable_layers"])
-        probe = model[0].preprocess(evaluator.sentences2[:2] + evaluator.sentences1[:2])
+        probe = model[0].preprocess([train_rows[0]["positive"], train_rows[-1]["anchor"]])
         probe = {k: v for k, v in probe.items() if isinstance(v, torch.Tensor)}
         if not cache.install(probe):
             cache = None
@@ -107,9 +107,21 @@ def build_trainer(params: dict, output_dir: Path, callbacks: list, eval_on_start
     return trainer, cache
 
 
+def launch_distributed(params_path: str, processes: int) -> None:
+    """Re-run this stage under torchrun with `processes` workers on this machine (DDP, gloo on CPU)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+           "-m", "banglasim", "--params", params_path, "train"]
+    print(f"train: launching {processes} processes: {' '.join(cmd[1:])}", flush=True)
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise UserError(f"distributed training exited with status {code}", fix="see the workers' output above")
+
+
 def run(params_path: str = "params.yaml") -> None:
     params = load_params(params_path, ("model", "train"))
     mp, tp = params["model"], params["train"]
+    if tp["processes"] > 1 and "WORLD_SIZE" not in os.environ:
+        return launch_distributed(params_path, tp["processes"])
     split_files = [SPLITS_DIR / "train.jsonl", SPLITS_DIR / "validation.jsonl"]
     for f in split_files:
         if not f.exists():
@@ -124,8 +136,10 @@ def run(params_path: str = "params.yaml") -> None:
 
         live = Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None)
     metrics_cb = LiveMetrics(live)
-    trainer, cache = build_trainer(params, output_dir, [EvalSchedule(tp["evals_per_epoch"]), metrics_cb,
-                                                        CheckpointMarker()], eval_on_start=resume is None)
+    evaluator = PairSimilarityEvaluator.from_file(str(split_files[1]), batch_size=64)
+    callbacks = [EvalSchedule(tp["evals_per_epoch"]), metrics_cb, CheckpointMarker()]
+    trainer, cache = build_trainer(params, atomic.read_jsonl(split_files[0]), evaluator, output_dir, callbacks,
+                                   eval_on_start=resume is None)
     if resume:
         print(f"train: resuming from {resume} (same params and data)")
     started = time.perf_counter()
@@ -148,7 +162,8 @@ def run(params_path: str = "params.yaml") -> None:
     n_train = len(trainer.train_dataset)
     atomic.write_json(RUN_RECORD_FILE, run_record.collect(
         precision=resolve_precision(tp["precision"]), wall_seconds=wall, train_pairs=n_train * tp["epochs"],
-        resumed_from=resume, frozen_cache=cache is not None))
+        resumed_from=resume, frozen_cache=cache is not None, processes=trainer.args.world_size,
+        per_device_batch_size=tp["batch_size"], global_batch_size=tp["batch_size"] * trainer.args.world_size))
     print(f"train: {steps} steps in {wall:.1f}s; published step {selected} ({tp['select']}) to {MODEL_DIR}/")
 
 

@@ -1,0 +1,155 @@
+"""Benchmark: the project's train stage code vs a plain SentenceTransformerTrainer, same data and settings.
+
+One process, one run: trains the same pairs twice (MultipleNegativesRankingLoss, same frozen layers,
+batch, learning rate, warmup, seed), then prints pairs/s of each, the ratio and each final eval score.
+The data keeps the real recurrence of passages: all questions of a random set of passages, the
+way one epoch over the full data sees each passage about five times.
+
+    python benchmarks/train_throughput.py [--steps 40] [--model default] [--precision auto]
+    python benchmarks/train_throughput.py --bert-base      # randomly initialised BERT-base (GPU figure)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "datasets" / "bangla-factoid-qa"
+SAMPLE_DATA = REPO / "data" / "raw" / "sample"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def load_pairs(n_train: int, n_val: int, seed: int = 42) -> tuple[str, list[dict], list[dict]]:
+    """Train pairs (all questions of whole passages) and validation pairs (own passage 1.0, another 0.0)."""
+    from banglasim.prepare import collect
+
+    root = REAL_DATA if REAL_DATA.is_dir() else SAMPLE_DATA
+    sources = [str(root / d / "BanQA" / "data") for d in ("D2", "D3", "D4")]
+    found = collect(sources, on_error="skip", max_chars=100_000)
+    passages = {pid: p["text"] for pid, p in found["passages"].items()}
+    by_passage: dict[str, list[dict]] = {}
+    for ex in found["examples"]:
+        by_passage.setdefault(ex["passage_id"], []).append(ex)
+    pids = sorted(by_passage)
+    random.Random(seed).shuffle(pids)
+    train, val_pids = [], []
+    for pid in pids:
+        if len(train) < n_train:
+            train += [{"anchor": ex["query"], "positive": passages[pid]} for ex in by_passage[pid]]
+        else:
+            val_pids.append(pid)
+    val = []
+    rng = random.Random(seed)
+    for pid in val_pids:
+        for ex in by_passage[pid]:
+            if len(val) >= 2 * n_val:
+                break
+            other = rng.choice([p for p in val_pids[:50] if p != pid])
+            val += [{"query": ex["query"], "passage": passages[pid], "score": 1.0},
+                    {"query": ex["query"], "passage": passages[other], "score": 0.0}]
+    return str(root), train[:n_train], val
+
+
+def make_bert_base(folder: Path) -> str:
+    """A randomly initialised BERT-base (weights can't be downloaded) saved as a sentence-transformers model."""
+    import transformers
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    from banglasim.modeling import resolve_model_name
+
+    tok = transformers.AutoTokenizer.from_pretrained(resolve_model_name("default"))
+    transformers.set_seed(0)
+    bert = transformers.BertModel(transformers.BertConfig(vocab_size=tok.vocab_size))
+    hf_dir = folder / "bert-base-hf"
+    bert.save_pretrained(hf_dir)
+    tok.save_pretrained(hf_dir)
+    st_dir = folder / "bert-base-st"
+    SentenceTransformer(modules=[Transformer(str(hf_dir)), Pooling(768, "mean")]).save(str(st_dir))
+    return str(st_dir)
+
+
+def timed_train(trainer) -> float:
+    start = time.perf_counter()
+    trainer.train()
+    if hasattr(sys.modules.get("torch"), "cuda") and sys.modules["torch"].cuda.is_available():
+        sys.modules["torch"].cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40, help="optimizer steps per trainer (default 40)")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--bert-base", action="store_true", help="use a randomly initialised BERT-base")
+    parser.add_argument("--precision", default="auto", help="project precision: auto|fp32|bf16|fp16")
+    parser.add_argument("--val-queries", type=int, default=100)
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from banglasim.evaluators import PairSimilarityEvaluator
+    from banglasim.modeling import freeze_all_but_last, load_model
+    from banglasim.params import load_params
+    from banglasim.train import build_trainer, resolve_precision
+
+    params = load_params(REPO / "params.yaml", ("model", "train"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    params["model"]["name"] = make_bert_base(tmp) if args.bert_base else args.model
+    params["train"]["precision"] = args.precision
+    mp, tp = params["model"], params["train"]
+    data_root, train_rows, val_rows = load_pairs(args.steps * tp["batch_size"], args.val_queries)
+    evaluator = PairSimilarityEvaluator([r["query"] for r in val_rows], [r["passage"] for r in val_rows],
+                                        [r["score"] for r in val_rows], batch_size=64)
+    n_pairs = len(train_rows)
+    print(f"data: {n_pairs} pairs ({len({r['positive'] for r in train_rows})} passages) from {data_root}; "
+          f"{len(val_rows)} validation pairs")
+    print(f"config: model={mp['name']} max_seq_length={mp['max_seq_length']} trainable_layers="
+          f"{mp['trainable_layers']} batch={tp['batch_size']} steps={args.steps}")
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    print(f"device: {device}; torch {torch.__version__}")
+
+    # 1. Plain SentenceTransformerTrainer: same frozen layers, the library's defaults otherwise.
+    from datasets import Dataset
+
+    plain_model = load_model(mp["name"], mp["max_seq_length"], mp["pooling"])
+    freeze_all_but_last(plain_model, mp["trainable_layers"])
+    cuda = torch.cuda.is_available()
+    plain_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else ("fp16" if cuda else "fp32")
+    plain = SentenceTransformerTrainer(
+        model=plain_model,
+        args=SentenceTransformerTrainingArguments(
+            output_dir=str(tmp / "plain"), num_train_epochs=1, per_device_train_batch_size=tp["batch_size"],
+            learning_rate=tp["learning_rate"], warmup_steps=tp["warmup_steps"], seed=tp["seed"],
+            data_seed=tp["seed"], bf16=plain_precision == "bf16", fp16=plain_precision == "fp16",
+            save_strategy="no", eval_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True),
+        train_dataset=Dataset.from_list(train_rows), loss=MultipleNegativesRankingLoss(plain_model))
+    plain_s = timed_train(plain)
+    plain_score = evaluator(plain_model)[evaluator.score_key]
+    del plain, plain_model
+
+    # 2. The project's train stage code (frozen-prefix cache, precision from params).
+    trainer, cache = build_trainer(params, train_rows, None, tmp / "project", callbacks=[], eval_on_start=False)
+    project_s = timed_train(trainer)
+    project_score = evaluator(trainer.model)[evaluator.score_key]
+    hits = f"{cache.hits}/{cache.hits + cache.misses} cache hits" if cache else "cache off"
+
+    print(f"plain Trainer   ({plain_precision}): {n_pairs / plain_s:7.2f} pairs/s  ({plain_s:.1f} s)  "
+          f"eval score {plain_score:.4f}")
+    print(f"project trainer ({resolve_precision(tp['precision'])}): {n_pairs / project_s:7.2f} pairs/s  "
+          f"({project_s:.1f} s)  eval score {project_score:.4f}  [{hits}]")
+    print(f"ratio (project / plain, pairs/s): {plain_s / project_s:.2f}x; "
+          f"eval score difference (project - plain): {project_score - plain_score:+.4f}")
+
+
+if __name__ == "__main__":
+    main()

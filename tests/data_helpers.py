@@ -1,0 +1,203 @@
+"""Small helpers shared by the data-stage tests: Bengali fixtures, input files, params.yaml, the CLI.
+
+Only the tests of prepare/split/params use these (imported as `import data_helpers`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_PARAMS = REPO_ROOT / "params.yaml"
+
+# Natural Bengali passages, each with (id, question, answer) triples; every answer occurs verbatim.
+PASSAGES: list[tuple[str, list[tuple[str, str, str]]]] = [
+    (
+        "ঢাকা বাংলাদেশের রাজধানী এবং সবচেয়ে বড় শহর। শহরটি বুড়িগঙ্গা নদীর তীরে অবস্থিত।",
+        [
+            ("dhaka-1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
+            ("dhaka-2", "ঢাকা কোন নদীর তীরে অবস্থিত?", "বুড়িগঙ্গা"),
+        ],
+    ),
+    (
+        "রবীন্দ্রনাথ ঠাকুর ১৯১৩ সালে সাহিত্যে নোবেল পুরস্কার পান। গীতাঞ্জলি কাব্যগ্রন্থের জন্য তিনি এই সম্মান লাভ করেন।",
+        [
+            ("tagore-1", "রবীন্দ্রনাথ ঠাকুর কবে নোবেল পুরস্কার পান?", "১৯১৩ সালে"),
+            ("tagore-2", "কোন কাব্যগ্রন্থের জন্য রবীন্দ্রনাথ নোবেল পান?", "গীতাঞ্জলি"),
+        ],
+    ),
+    (
+        "সুন্দরবন পৃথিবীর সবচেয়ে বড় ম্যানগ্রোভ বন। এখানে রয়েল বেঙ্গল টাইগার বাস করে।",
+        [
+            ("sundarban-1", "পৃথিবীর সবচেয়ে বড় ম্যানগ্রোভ বন কোনটি?", "সুন্দরবন"),
+            ("sundarban-2", "সুন্দরবনে কোন বাঘ বাস করে?", "রয়েল বেঙ্গল টাইগার"),
+        ],
+    ),
+    (
+        "কক্সবাজারে পৃথিবীর দীর্ঘতম প্রাকৃতিক সমুদ্রসৈকত অবস্থিত। সৈকতটি প্রায় ১২০ কিলোমিটার লম্বা।",
+        [
+            ("cox-1", "পৃথিবীর দীর্ঘতম প্রাকৃতিক সমুদ্রসৈকত কোথায়?", "কক্সবাজারে"),
+            ("cox-2", "কক্সবাজার সৈকত কত কিলোমিটার লম্বা?", "১২০ কিলোমিটার"),
+        ],
+    ),
+]
+
+DISTRICTS = [
+    "ঢাকা", "চট্টগ্রাম", "রাজশাহী", "খুলনা", "বরিশাল", "সিলেট", "রংপুর", "কুমিল্লা", "যশোর", "দিনাজপুর",
+    "পাবনা", "ফরিদপুর", "টাঙ্গাইল", "জামালপুর", "সাতক্ষীরা", "নেত্রকোনা", "কিশোরগঞ্জ", "মাদারীপুর",
+    "গাজীপুর", "নরসিংদী", "ভোলা", "পটুয়াখালী", "ঝিনাইদহ", "মেহেরপুর",
+]
+CROPS = ["ধান", "পাট", "গম", "আলু", "সরিষা", "আখ"]
+BN_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
+
+
+def nfc(text: str) -> str:
+    """What prepare makes of a text: NFC, whitespace folded."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def bn(n: int) -> str:
+    return str(n).translate(BN_DIGITS)
+
+
+def qa(qid: str, question: str, answer: str | None = None, **extra: Any) -> dict:
+    """One SQuAD question record; answer None gives an empty answers list (SQuAD 2.0 style)."""
+    rec: dict[str, Any] = {"id": qid, "question": question, "answers": [] if answer is None else [{"text": answer, "answer_start": 0}]}
+    rec.update(extra)
+    return rec
+
+
+def squad(paragraphs: list[tuple[str, list[dict]]], title: str = "বাংলাদেশ", version: str = "1.1") -> dict:
+    """A SQuAD document with one article holding the given (context, qas) paragraphs."""
+    return {
+        "version": version,
+        "data": [{"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs]}],
+    }
+
+
+def sample_squad(passages=PASSAGES, prefix: str = "") -> dict:
+    return squad([(text, [qa(prefix + i, q, a) for i, q, a in qs]) for text, qs in passages])
+
+
+def farm_squad(n_passages: int, questions_per_passage: int = 5, prefix: str = "f") -> dict:
+    """A larger document: one passage per district (distinct texts), up to 6 distinct questions each."""
+    assert questions_per_passage <= 6
+    paragraphs = []
+    for i in range(n_passages):
+        d, crop, tons = DISTRICTS[i % len(DISTRICTS)], CROPS[i % len(CROPS)], bn(1000 + 37 * i)
+        text = f"{d} জেলার প্রধান ফসল {crop}। সেখানে প্রতি বছর প্রায় {tons} টন {crop} উৎপন্ন হয়। (তথ্যসূত্র {bn(i + 1)})"
+        templates = [
+            f"{d} জেলার প্রধান ফসল কী?",
+            f"{d} জেলায় প্রতি বছর কত টন {crop} উৎপন্ন হয়?",
+            f"কোন জেলায় বছরে প্রায় {tons} টন {crop} হয়?",
+            f"{d} জেলার কৃষকেরা কোন ফসল বেশি চাষ করেন?",
+            f"{d} জেলার ফসল উৎপাদনের তথ্যসূত্র কত নম্বর?",
+            f"{d} জেলায় {crop} ছাড়া আর কী জন্মে?",
+        ]
+        qas = [qa(f"{prefix}{i}-{k}", templates[k], crop) for k in range(questions_per_passage)]
+        paragraphs.append((text, qas))
+    return squad(paragraphs, title="কৃষি")
+
+
+# ---- writing files -------------------------------------------------------------------------------------------
+
+def write_json(path: Path, doc: Any, *, bom: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+    return path
+
+
+def write_jsonl(path: Path, rows: list[Any], *, bom: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+def write_table(path: Path, header: list[str], rows: list[list[str]], *, bom: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, delimiter="\t" if path.suffix == ".tsv" else ",", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buf.getvalue().encode("utf-8"))
+    return path
+
+
+def write_params(root: Path, sources: list[str | Path], **overrides: Any) -> Path:
+    """Copy the repository's params.yaml into `root` with data.sources replaced.
+
+    Overrides use dotted names with '__' for the dot: prepare__on_error="skip".
+    """
+    params = yaml.safe_load(REPO_PARAMS.read_text(encoding="utf-8"))
+    params["data"]["sources"] = [str(s) for s in sources]
+    for key, value in overrides.items():
+        section, name = key.split("__", 1)
+        params[section][name] = value
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def edit_params(root: Path, **overrides: Any) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key, value in overrides.items():
+        section, name = key.split("__", 1)
+        params[section][name] = value
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+# ---- running and reading -------------------------------------------------------------------------------------
+
+def run_cli(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`python -m banglasim ARGS` in a fresh process, cwd=root."""
+    env = dict(os.environ)
+    src = str(REPO_ROOT / "src")
+    env["PYTHONIOENCODING"] = "utf-8"  # stderr names Bengali paths; keep it readable whatever the locale
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.run([sys.executable, "-m", "banglasim", *args], cwd=root, env=env,
+                          capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh.read().split("\n") if line.strip()]
+
+
+def metrics(root: Path, stage: str = "prepare") -> dict:
+    return json.loads((root / "metrics" / f"{stage}.json").read_text(encoding="utf-8"))
+
+
+def prepared(root: Path) -> tuple[list[dict], list[dict]]:
+    """(examples, passages) written by prepare."""
+    return (read_jsonl(root / "data/prepared/examples.jsonl"), read_jsonl(root / "data/prepared/passages.jsonl"))
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """A clean bad-input exit: code 2, one 'error:' paragraph naming every needle, no traceback."""
+    err = proc.stderr
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, err)
+    assert "Traceback" not in err, err
+    text = err.strip()
+    assert text.startswith("error: "), err
+    assert not re.search(r"\n[ \t]*\n", text), f"more than one paragraph (a blank line):\n{err}"
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in stderr:\n{err}"
+    return err
+
+
+def assert_no_prepare_output(root: Path) -> None:
+    assert not (root / "data/prepared").exists(), list((root / "data").rglob("*"))
+    assert not (root / "metrics/prepare.json").exists()

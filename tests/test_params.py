@@ -1,0 +1,145 @@
+"""params.yaml validation: every bad value is a UserError naming the param and its allowed values."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from banglasim.errors import UserError
+from banglasim.params import check_sources_exist, load_params
+from data_helpers import REPO_PARAMS, assert_no_prepare_output, assert_user_error, run_cli, write_params
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    (tmp_path / "src/A").mkdir(parents=True)
+    return write_params(tmp_path, ["src/A"])
+
+
+def edit(path, section, name, value, *, delete=False):
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if delete:
+        del params[section][name]
+    else:
+        params[section][name] = value
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO_PARAMS)
+    assert params["data"]["sources"]
+    assert params["prepare"]["on_error"] in ("fail", "skip")
+
+
+def test_copied_params_are_valid(params_file):
+    load_params(params_file)
+
+
+BAD_VALUES = [
+    # (section, param, value, words of the allowed values the message must show)
+    ("train", "learning_rate", 0, ("> 0",)),
+    ("train", "learning_rate", -1e-5, ("> 0",)),
+    ("train", "learning_rate", "fast", ("> 0",)),
+    ("train", "batch_size", 0, (">= 1",)),
+    ("train", "batch_size", 2.5, (">= 1",)),
+    ("train", "batch_size", True, (">= 1",)),
+    ("split", "val_fraction", 0, ("between 0", "1")),
+    ("split", "val_fraction", 1, ("between 0", "1")),
+    ("split", "val_fraction", 1.5, ("between 0", "1")),
+    ("model", "pooling", "foo", ("mean", "cls", "max", "lasttoken", "weightedmean")),
+    ("model", "trainable_layers", -1, (">= 1",)),
+    ("prepare", "on_error", "maybe", ("fail", "skip")),
+    ("prepare", "max_passage_chars", 0, (">= 1",)),
+    ("split", "group_by", "question", ("passage", "none")),
+    ("train", "select", "worst", ("last", "best")),
+    ("data", "sources", [], ("list",)),
+]
+
+
+@pytest.mark.parametrize("section,name,value,allowed", BAD_VALUES,
+                         ids=[f"{s}.{n}={v!r}" for s, n, v, _ in BAD_VALUES])
+def test_bad_value_names_param_and_allowed_values(params_file, section, name, value, allowed):
+    edit(params_file, section, name, value)
+    with pytest.raises(UserError) as info:
+        load_params(params_file)
+    msg = str(info.value)
+    assert f"{section}.{name}" in msg
+    for word in allowed:
+        assert word in msg, (word, msg)
+
+
+@pytest.mark.parametrize("section,name", [("train", "learning_rate"), ("split", "seed"), ("prepare", "on_error")])
+def test_missing_param(params_file, section, name):
+    edit(params_file, section, name, None, delete=True)
+    with pytest.raises(UserError, match=rf"{section}\.{name}.*missing"):
+        load_params(params_file)
+
+
+def test_unknown_param(params_file):
+    edit(params_file, "train", "learnin_rate", 1e-4)
+    with pytest.raises(UserError) as info:
+        load_params(params_file)
+    msg = str(info.value)
+    assert "train.learnin_rate" in msg and "learning_rate" in msg.replace("train.learnin_rate", "")
+
+
+def test_missing_section(params_file):
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    del params["evaluate"]
+    params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(UserError, match="evaluate"):
+        load_params(params_file)
+    load_params(params_file, ("data", "prepare"))  # stages check only their own sections
+
+
+def test_not_yaml_and_not_found(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("prepare: [on_error: fail\n", encoding="utf-8")
+    with pytest.raises(UserError, match="YAML"):
+        load_params(bad)
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_missing_source_folder(tmp_path):
+    (tmp_path / "src/D2").mkdir(parents=True)
+    (tmp_path / "src/file.txt").write_text("ফাইল", encoding="utf-8")
+    assert check_sources_exist(["src/D2"], tmp_path) == [tmp_path / "src/D2"]
+    for missing in ("src/D3", "src/file.txt"):
+        with pytest.raises(UserError) as info:
+            check_sources_exist(["src/D2", missing], tmp_path)
+        msg = str(info.value)
+        assert "data.sources" in msg and missing in msg and "fix" in msg
+
+
+@pytest.mark.parametrize("section,name,value,needles", [
+    ("prepare", "on_error", "maybe", ("prepare.on_error", "'fail'", "'skip'")),
+    ("prepare", "num_samples", 0, ("prepare.num_samples", ">= 1")),
+    ("prepare", "max_passage_chars", "অনেক", ("prepare.max_passage_chars", ">= 1")),
+    ("prepare", "colour", "নীল", ("prepare.colour", "on_error")),
+    ("data", "sources", "src/A", ("data.sources", "list")),
+])
+def test_cli_prints_one_error_paragraph(tmp_path, section, name, value, needles):
+    (tmp_path / "src/A").mkdir(parents=True)
+    path = write_params(tmp_path, ["src/A"])
+    edit(path, section, name, value)
+    err = assert_user_error(run_cli(tmp_path, "prepare"), *needles)
+    assert err.count("error:") == 1
+    assert_no_prepare_output(tmp_path)
+
+
+def test_cli_missing_params_file(tmp_path):
+    assert_user_error(run_cli(tmp_path, "--params", "নেই.yaml", "prepare"), "নেই.yaml", "not found")
+
+
+@pytest.mark.parametrize("text", ["prepare: [on_error: fail\n", "data:\n  sources: [a\nprepare:\n  seed: 1\n"])
+def test_cli_invalid_yaml_one_paragraph(tmp_path, text):
+    (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
+    assert_user_error(run_cli(tmp_path, "prepare"), "params.yaml", "YAML", "fix")
+    assert_no_prepare_output(tmp_path)
+
+
+def test_cli_missing_source_folder(tmp_path):
+    write_params(tmp_path, ["src/নেই"])
+    assert_user_error(run_cli(tmp_path, "prepare"), "data.sources", "src/নেই", "fix")
+    assert_no_prepare_output(tmp_path)
