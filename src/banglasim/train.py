@@ -80,6 +80,7 @@ def build_trainer(params: dict, train_rows: list[dict], evaluator: PairSimilarit
         learning_rate=tp["learning_rate"],
         warmup_steps=tp["warmup_steps"],
         optim="adamw_torch",
+        use_cpu=not torch.cuda.is_available(),  # also what makes accelerate see torchrun's CPU workers (gloo)
         seed=tp["seed"],
         data_seed=tp["seed"],
         bf16=precision == "bf16",

@@ -67,11 +67,15 @@ class LiveMetrics(TrainerCallback):
         self.live.next_step()
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        if args.process_index != 0:
+            return
         self.series = series_from_history(state.log_history)
         for row in self.series:  # resumed run: the DVCLive files were cleared by DVC, rebuild them
             self._log(row)
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        if args.process_index != 0:  # (state.is_world_process_zero is not reliable in transformers 5.24)
+            return  # only the main process keeps the log history and writes DVCLive files
         row = series_from_history(state.log_history)[-1]
         if self.series and self.series[-1]["step"] == row["step"]:
             return  # never log one step twice
@@ -83,7 +87,7 @@ class CheckpointMarker(TrainerCallback):
     """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones)."""
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
-        if state.is_world_process_zero:
+        if args.process_index == 0:
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 (ckpt / COMPLETE_MARKER).write_text(f"{state.global_step}\n")

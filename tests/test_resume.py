@@ -1,0 +1,149 @@
+"""Crash and resume: a training run killed after a checkpoint picks up where it stopped, logging each step once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from banglasim.train_callbacks import eval_steps
+from conftest import banglasim, make_repo_copy, read_tsv, tool_env
+
+pytestmark = pytest.mark.e2e
+
+EVALS_PER_EPOCH = 4
+LIVE = Path("dvclive/plots/metrics")
+
+
+def edit_params(repo: Path, section: str, key: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, tiny_model_dir) -> Path:
+    """A repo copy with prepare and split done; 240 examples at batch 8 give 27 steps, evaluated 4 times."""
+    repo = make_repo_copy(tmp_path_factory.mktemp("resume") / "repo", tiny_model_dir)
+    edit_params(repo, "train", "evals_per_epoch", EVALS_PER_EPOCH)
+    banglasim("prepare", cwd=repo)
+    banglasim("split", cwd=repo)
+    return repo
+
+
+def fresh_copy(prepared: Path, dest: Path) -> Path:
+    shutil.copytree(prepared, dest, symlinks=True)
+    # Outputs of the reference run may be committed: start without them, so what we check is this run's.
+    shutil.rmtree(dest / "dvclive", ignore_errors=True)
+    for name in ("metrics/train.json", "reports/run_record.json"):
+        (dest / name).unlink(missing_ok=True)
+    return dest
+
+
+@pytest.fixture
+def repo(prepared, tmp_path) -> Path:
+    return fresh_copy(prepared, tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(prepared, tmp_path_factory) -> dict[str, bytes]:
+    """Outputs of the same training run without a crash."""
+    repo = fresh_copy(prepared, tmp_path_factory.mktemp("uninterrupted") / "repo")
+    banglasim("train", cwd=repo)
+    return run_outputs(repo)
+
+
+def run_outputs(repo: Path) -> dict[str, bytes]:
+    files = ["dvclive/metrics.json", "models/model/model.safetensors",
+             *(f"{LIVE}/{name}.tsv" for name in ("eval_score", "avg_cosine", "train_loss"))]
+    out = {}
+    for name in files:
+        data = (repo / name).read_bytes()
+        if name.endswith(".tsv"):  # drop DVCLive's timestamp column
+            data = b"\n".join(b"\t".join(line.split(b"\t")[1:]) for line in data.splitlines())
+        out[name] = data
+    return out
+
+
+def train_until_first_checkpoint_then_kill(repo: Path) -> list[Path]:
+    """Start training, SIGKILL it as soon as one checkpoint is marked complete; the complete ones at the kill."""
+    log = open(repo / "killed_train.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "banglasim", "train"], cwd=repo, env=tool_env(repo),
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            done = sorted(repo.glob(".checkpoints/*/checkpoint-*/COMPLETE"))
+            if done:
+                break
+            assert proc.poll() is None, f"training ended (rc {proc.returncode}) before any checkpoint:\n" + \
+                (repo / "killed_train.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "no checkpoint within the deadline"
+            time.sleep(0.05)
+        finished_before_kill = proc.poll() is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        log.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not finished_before_kill, "training finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+    assert not (repo / "metrics/train.json").exists(), "the killed run must not have got to the end"
+    return sorted(repo.glob(".checkpoints/*/checkpoint-*/COMPLETE"))
+
+
+def assert_complete_series(repo: Path) -> None:
+    total = json.loads((repo / "metrics/train.json").read_text())["total_steps"]
+    expected = [0, *eval_steps(total, 1, EVALS_PER_EPOCH)]
+    assert len(expected) == EVALS_PER_EPOCH + 1
+    for name, want in (("eval_score", expected), ("avg_cosine", expected), ("train_loss", expected[1:])):
+        rows = read_tsv(repo / LIVE / f"{name}.tsv")
+        steps = [int(r["step"]) for r in rows]
+        assert steps == want, f"{name}: steps {steps}, expected {want}"
+        for r in rows:
+            assert r[name] not in ("", "null", "nan", "None"), f"{name}: empty at step {r['step']}"
+            float(r[name])
+    assert json.loads((repo / "metrics/train.json").read_text())["eval_steps"] == expected
+    live = json.loads((repo / "dvclive/metrics.json").read_text())
+    assert live["step"] == total and all(v is not None for v in live.values())
+    assert (repo / "models/model/model.safetensors").exists()
+
+
+@pytest.mark.parametrize("clear_live", [False, True], ids=["live-files-kept", "live-files-removed"])
+def test_killed_training_resumes_from_its_last_checkpoint(repo, clear_live, uninterrupted):
+    complete = train_until_first_checkpoint_then_kill(repo)
+    assert complete
+    if clear_live:  # as `dvc repro` does: the stage's outputs are removed before it runs again
+        shutil.rmtree(repo / "dvclive")
+    proc = banglasim("train", cwd=repo)
+    assert "resuming from" in proc.stdout
+    last = complete[-1].parent
+    assert f"resuming from {last.relative_to(repo)}" in proc.stdout or str(last.name) in proc.stdout
+    assert_complete_series(repo)
+    record = json.loads((repo / "reports/run_record.json").read_text())
+    assert record["resumed_from"]
+    # Resuming is exact: the same series, metrics and weights as a run that was never interrupted.
+    resumed = run_outputs(repo)
+    for name, data in uninterrupted.items():
+        assert resumed[name] == data, f"{name} differs from the uninterrupted run"
+
+
+def test_changed_train_param_after_a_kill_starts_fresh(repo):
+    train_until_first_checkpoint_then_kill(repo)
+    edit_params(repo, "train", "learning_rate", 2e-3)
+    proc = banglasim("train", cwd=repo)
+    assert "resuming from" not in proc.stdout
+    assert_complete_series(repo)
+    record = json.loads((repo / "reports/run_record.json").read_text())
+    assert record["resumed_from"] is None
+    assert len(list(repo.glob(".checkpoints/*"))) == 2  # the killed run's folder is left alone
