@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,11 +76,34 @@ def make_bert_base(folder: Path) -> str:
 
 
 def timed_train(trainer) -> float:
+    import torch
+
     start = time.perf_counter()
     trainer.train()
-    if hasattr(sys.modules.get("torch"), "cuda") and sys.modules["torch"].cuda.is_available():
-        sys.modules["torch"].cuda.synchronize()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def final_score(trainer) -> float:
+    """The eval score of the last evaluation (step N) the trainer logged."""
+    return [e for e in trainer.state.log_history if "eval_val_spearman_cosine" in e][-1]["eval_val_spearman_cosine"]
+
+
+def timed(evaluator_cls):
+    """The evaluator class with the seconds spent in its calls counted (to split training from evaluation)."""
+
+    class Timed(evaluator_cls):
+        seconds = 0.0
+
+        def __call__(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return super().__call__(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+    return Timed
 
 
 def main() -> None:
@@ -90,65 +112,76 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--bert-base", action="store_true", help="use a randomly initialised BERT-base")
     parser.add_argument("--precision", default="auto", help="project precision: auto|fp32|bf16|fp16")
-    parser.add_argument("--val-queries", type=int, default=100)
     args = parser.parse_args()
 
     import torch
+    from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from banglasim.evaluators import PairSimilarityEvaluator
     from banglasim.modeling import freeze_all_but_last, load_model
     from banglasim.params import load_params
     from banglasim.train import build_trainer, resolve_precision
+    from banglasim.train_callbacks import EvalSchedule
 
     params = load_params(REPO / "params.yaml", ("model", "train"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     params["model"]["name"] = make_bert_base(tmp) if args.bert_base else args.model
     params["train"]["precision"] = args.precision
     mp, tp = params["model"], params["train"]
-    data_root, train_rows, val_rows = load_pairs(args.steps * tp["batch_size"], args.val_queries)
-    evaluator = PairSimilarityEvaluator([r["query"] for r in val_rows], [r["passage"] for r in val_rows],
-                                        [r["score"] for r in val_rows], batch_size=64)
+    n_train = args.steps * tp["batch_size"]
+    data_root, train_rows, val_rows = load_pairs(n_train, max(20, n_train // 9))  # 90/10, as the reference
+    val = ([r["query"] for r in val_rows], [r["passage"] for r in val_rows], [r["score"] for r in val_rows])
     n_pairs = len(train_rows)
-    print(f"data: {n_pairs} pairs ({len({r['positive'] for r in train_rows})} passages) from {data_root}; "
-          f"{len(val_rows)} validation pairs")
+    cuda = torch.cuda.is_available()
+    device = torch.cuda.get_device_name(0) if cuda else f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"data: {n_pairs} train pairs ({len({r['positive'] for r in train_rows})} passages), "
+          f"{len(val_rows)} validation pairs, from {data_root}")
     print(f"config: model={mp['name']} max_seq_length={mp['max_seq_length']} trainable_layers="
-          f"{mp['trainable_layers']} batch={tp['batch_size']} steps={args.steps}")
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+          f"{mp['trainable_layers']} batch={tp['batch_size']} steps={args.steps}, evaluations at 0, N/2, N")
     print(f"device: {device}; torch {torch.__version__}")
 
-    # 1. Plain SentenceTransformerTrainer: same frozen layers, the library's defaults otherwise.
-    from datasets import Dataset
-
+    # 1. Plain SentenceTransformerTrainer: same frozen layers and schedule, the library's evaluator.
     plain_model = load_model(mp["name"], mp["max_seq_length"], mp["pooling"])
     freeze_all_but_last(plain_model, mp["trainable_layers"])
-    cuda = torch.cuda.is_available()
     plain_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else ("fp16" if cuda else "fp32")
+    plain_eval = timed(EmbeddingSimilarityEvaluator)(*val, batch_size=64, main_similarity="cosine", name="val",
+                                                      write_csv=False)
     plain = SentenceTransformerTrainer(
         model=plain_model,
         args=SentenceTransformerTrainingArguments(
             output_dir=str(tmp / "plain"), num_train_epochs=1, per_device_train_batch_size=tp["batch_size"],
             learning_rate=tp["learning_rate"], warmup_steps=tp["warmup_steps"], seed=tp["seed"],
             data_seed=tp["seed"], bf16=plain_precision == "bf16", fp16=plain_precision == "fp16",
-            save_strategy="no", eval_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True),
-        train_dataset=Dataset.from_list(train_rows), loss=MultipleNegativesRankingLoss(plain_model))
+            eval_on_start=True, save_strategy="no", eval_strategy="no", logging_strategy="no",
+            report_to="none", disable_tqdm=True),
+        train_dataset=Dataset.from_list(train_rows), loss=MultipleNegativesRankingLoss(plain_model),
+        evaluator=plain_eval, callbacks=[EvalSchedule(tp["evals_per_epoch"], save=False)])
     plain_s = timed_train(plain)
-    plain_score = evaluator(plain_model)[evaluator.score_key]
+    plain_score = final_score(plain)
     del plain, plain_model
 
-    # 2. The project's train stage code (frozen-prefix cache, precision from params).
-    trainer, cache = build_trainer(params, train_rows, None, tmp / "project", callbacks=[], eval_on_start=False)
+    # 2. The project's train stage code: frozen-prefix cache, deduplicating evaluator, precision from params.
+    project_eval = timed(PairSimilarityEvaluator)(*val, batch_size=64)
+    trainer, cache = build_trainer(params, train_rows, project_eval, tmp / "project",
+                                   callbacks=[EvalSchedule(tp["evals_per_epoch"], save=False)], eval_on_start=True)
     project_s = timed_train(trainer)
-    project_score = evaluator(trainer.model)[evaluator.score_key]
-    hits = f"{cache.hits}/{cache.hits + cache.misses} cache hits" if cache else "cache off"
+    project_score = final_score(trainer)
+    hits = f"{cache.hits}/{cache.hits + cache.misses} frozen-stack encodings from cache" if cache else "cache off"
 
-    print(f"plain Trainer   ({plain_precision}): {n_pairs / plain_s:7.2f} pairs/s  ({plain_s:.1f} s)  "
-          f"eval score {plain_score:.4f}")
-    print(f"project trainer ({resolve_precision(tp['precision'])}): {n_pairs / project_s:7.2f} pairs/s  "
-          f"({project_s:.1f} s)  eval score {project_score:.4f}  [{hits}]")
-    print(f"ratio (project / plain, pairs/s): {plain_s / project_s:.2f}x; "
-          f"eval score difference (project - plain): {project_score - plain_score:+.4f}")
+    def line(name: str, seconds: float, eval_seconds: float, score: float) -> str:
+        return (f"{name}: {n_pairs / seconds:6.2f} pairs/s ({seconds:6.1f} s: {seconds - eval_seconds:6.1f} s training, "
+                f"{eval_seconds:5.1f} s evaluating; {n_pairs / (seconds - eval_seconds):6.2f} pairs/s training only)  "
+                f"final eval score {score:.4f}")
+
+    print(line(f"plain Trainer   ({plain_precision})", plain_s, plain_eval.seconds, plain_score))
+    print(line(f"project trainer ({resolve_precision(tp['precision'])})", project_s, project_eval.seconds,
+               project_score) + f"  [{hits}]")
+    print(f"ratio (project / plain, pairs/s, train stage with its evaluations): {plain_s / project_s:.2f}x")
+    print(f"ratio (training loop only): {(plain_s - plain_eval.seconds) / (project_s - project_eval.seconds):.2f}x")
+    print(f"eval score difference (project - plain): {project_score - plain_score:+.4f}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
+import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ from banglasim.train_callbacks import (
     COMPLETE_MARKER,
     COSINE_KEY,
     SCORE_KEY,
+    CheckpointMarker,
     LiveMetrics,
     completed_checkpoints,
     eval_steps,
@@ -249,12 +250,15 @@ class FakeState:
         self.log_history = log_history
 
 
+MAIN = SimpleNamespace(process_index=0)
+
+
 def test_live_metrics_replays_history_and_never_logs_a_step_twice():
     live = FakeLive()
     cb = LiveMetrics(live)
-    cb.on_train_begin(None, FakeState(HISTORY[:3]), None)  # resumed at step 14
-    cb.on_evaluate(None, FakeState(HISTORY[:3]), None)  # the same step again: ignored
-    cb.on_evaluate(None, FakeState(HISTORY[:5]), None)
+    cb.on_train_begin(MAIN, FakeState(HISTORY[:3]), None)  # resumed at step 14
+    cb.on_evaluate(MAIN, FakeState(HISTORY[:3]), None)  # the same step again: ignored
+    cb.on_evaluate(MAIN, FakeState(HISTORY[:5]), None)
     steps = [r["step"] for r in cb.series]
     assert steps == [0, 14, 27]
     per_metric = {}
@@ -263,6 +267,26 @@ def test_live_metrics_replays_history_and_never_logs_a_step_twice():
     assert per_metric["eval_score"] == [0, 14, 27]
     assert per_metric["avg_cosine"] == [0, 14, 27]
     assert per_metric["train_loss"] == [14, 27]
+
+
+def test_live_metrics_logs_nothing_on_other_processes():
+    live = FakeLive()
+    cb = LiveMetrics(live)
+    other = SimpleNamespace(process_index=1)
+    cb.on_train_begin(other, FakeState(HISTORY[:3]), None)
+    cb.on_evaluate(other, FakeState(HISTORY[:5]), None)
+    assert live.logged == []
+
+
+def test_checkpoint_marker_marks_the_saved_checkpoint(tmp_path):
+    (tmp_path / "checkpoint-7").mkdir()
+    state = SimpleNamespace(global_step=7, is_world_process_zero=True)
+    CheckpointMarker().on_save(SimpleNamespace(process_index=0, output_dir=str(tmp_path)), state, None)
+    assert (tmp_path / "checkpoint-7" / COMPLETE_MARKER).exists()
+    (tmp_path / "checkpoint-14").mkdir()
+    state = SimpleNamespace(global_step=14, is_world_process_zero=False)
+    CheckpointMarker().on_save(SimpleNamespace(process_index=1, output_dir=str(tmp_path)), state, None)
+    assert not (tmp_path / "checkpoint-14" / COMPLETE_MARKER).exists()
 
 
 def test_completed_checkpoints_only_marked_ones_in_numeric_order(tmp_path):
@@ -288,8 +312,40 @@ def test_run_key_changes_with_params_and_data(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CPU behaviour")
-def test_resolve_precision_on_cpu():
+def test_resolve_precision_on_cpu(monkeypatch):
+    import banglasim.train as train_mod
+
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto") == "fp32"
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto") == "bf16"
     assert resolve_precision("fp32") == "fp32"
     with pytest.raises(UserError, match="train.precision"):
         resolve_precision("fp16")
+
+
+def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from banglasim.train import publish
+
+    monkeypatch.chdir(tmp_path)
+    output_dir = tmp_path / ".checkpoints" / "run"
+    older = load_model(str(tiny_model_dir))
+    with torch.no_grad():
+        for p in older.parameters():
+            p.add_(0.5)
+    older.save(str(output_dir / "checkpoint-7"))
+    final = load_model(str(tiny_model_dir))
+    trainer = SimpleNamespace(model=final, state=SimpleNamespace(global_step=27))
+    params = {"model": {"name": str(tiny_model_dir), "max_seq_length": 64, "pooling": "mean", "trainable_layers": 2},
+              "train": {"select": "best"}}
+    publish(trainer, output_dir, 7, params)
+
+    published = load_file(str(tmp_path / "models/model/model.safetensors"))
+    wanted = load_file(str(output_dir / "checkpoint-7" / "model.safetensors"))
+    assert published.keys() == wanted.keys()
+    for key in wanted:
+        assert torch.equal(published[key], wanted[key]), key
+    assert json.loads((tmp_path / "models/model/selection.json").read_text()) == {"step": 7, "select": "best"}
+    assert "step 7" in (tmp_path / "models/model/README.md").read_text(encoding="utf-8")

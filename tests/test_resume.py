@@ -54,11 +54,17 @@ def repo(prepared, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(prepared, tmp_path_factory) -> dict[str, bytes]:
-    """Outputs of the same training run without a crash."""
-    repo = fresh_copy(prepared, tmp_path_factory.mktemp("uninterrupted") / "repo")
+def finished(prepared, tmp_path_factory) -> Path:
+    """A repo copy where the same training ran to the end without a crash (do not modify: copy it)."""
+    repo = fresh_copy(prepared, tmp_path_factory.mktemp("finished") / "repo")
     banglasim("train", cwd=repo)
-    return run_outputs(repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(finished) -> dict[str, bytes]:
+    """Outputs of the training run without a crash."""
+    return run_outputs(finished)
 
 
 def run_outputs(repo: Path) -> dict[str, bytes]:
@@ -146,4 +152,14 @@ def test_changed_train_param_after_a_kill_starts_fresh(repo):
     assert_complete_series(repo)
     record = json.loads((repo / "reports/run_record.json").read_text())
     assert record["resumed_from"] is None
-    assert len(list(repo.glob(".checkpoints/*"))) == 2  # the killed run's folder is left alone
+
+
+def test_finished_run_is_not_reused_after_a_code_change(finished, tmp_path):
+    """Checkpoints are for crashes. After a change to the stage's code (a DVC dep of `train`, so DVC reruns
+    the stage) the rerun must train with the new code, not republish the old run's last checkpoint."""
+    repo = tmp_path / "repo"
+    shutil.copytree(finished, repo, symlinks=True)
+    code = repo / "src/banglasim/train.py"
+    code.write_text(code.read_text(encoding="utf-8") + "\n# a change to the training code\n", encoding="utf-8")
+    proc = banglasim("train", cwd=repo)
+    assert "resuming from" not in proc.stdout, "a finished run of other code was reused:\n" + proc.stdout[-800:]

@@ -67,6 +67,7 @@ class FrozenPrefixCache:
             want = type(self.model).forward(self.model, **features).last_hidden_state
             got = self.forward(**features).last_hidden_state
         self.store.clear()
+        self.hits = self.misses = 0
         self.model.train(was_training)
         mask = features["attention_mask"].bool()
         return bool(torch.allclose(want[mask], got[mask], atol=1e-4, rtol=1e-3))

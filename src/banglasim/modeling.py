@@ -49,7 +49,7 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
 
 def set_pooling(model: SentenceTransformer, mode: str) -> None:
     """Replace the Pooling module (or add one after the transformer) with the given mode."""
-    dim = model.get_sentence_embedding_dimension()
+    dim = model.get_embedding_dimension()
     for idx, module in enumerate(model):
         if isinstance(module, Pooling):
             if module.pooling_mode != mode:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -38,14 +39,24 @@ LIVE_DIR = Path("dvclive")
 CHECKPOINT_ROOT = Path(".checkpoints")
 METRICS_FILE = Path("metrics/train.json")
 RUN_RECORD_FILE = Path("reports/run_record.json")
+FINISHED_MARKER = "FINISHED"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (AVX512-BF16 or AMX), where bf16 autocast pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def resolve_precision(precision: str) -> str:
-    """'auto': bf16 on CUDA where supported, else fp16 on CUDA; fp32 on CPU (exact and deterministic)."""
+    """'auto': bf16 on CUDA where supported, else fp16; on CPU bf16 autocast where it has bf16 units, else fp32."""
     cuda = torch.cuda.is_available()
     if precision == "auto":
         if not cuda:
-            return "fp32"
+            return "bf16" if cpu_has_bf16() else "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and not cuda:
         raise UserError("params.yaml: param train.precision = 'fp16' needs a CUDA GPU",
@@ -54,9 +65,9 @@ def resolve_precision(precision: str) -> str:
 
 
 def run_key(model_params: dict, train_params: dict, data_files: list[Path]) -> str:
-    """Identity of a run: params of model and train plus the bytes of the split files."""
+    """Identity of a run: params of model and train, the split files and this package's code."""
     h = hashlib.sha256(json.dumps([model_params, train_params], sort_keys=True).encode())
-    for f in data_files:
+    for f in [*data_files, *sorted(Path(__file__).parent.glob("*.py"))]:
         h.update(f.read_bytes())
     h.update(str(os.environ.get("WORLD_SIZE", "1")).encode())
     return h.hexdigest()[:16]
@@ -128,6 +139,8 @@ def run(params_path: str = "params.yaml") -> None:
         if not f.exists():
             raise UserError(f"{f}: not found", fix="run the split stage first (dvc repro split)")
     output_dir = CHECKPOINT_ROOT / run_key(mp, tp, split_files)
+    if (output_dir / FINISHED_MARKER).exists():
+        shutil.rmtree(output_dir)  # a finished run is never resumed: a rerun (e.g. dvc repro -f) trains afresh
     checkpoints = completed_checkpoints(output_dir)
     resume = str(checkpoints[-1]) if checkpoints else None
     is_main = int(os.environ.get("RANK", "0")) == 0
@@ -155,6 +168,10 @@ def run(params_path: str = "params.yaml") -> None:
     history = metrics_cb.series
     selected = select_step(history, tp["select"])
     publish(trainer, output_dir, selected, params)
+    (output_dir / FINISHED_MARKER).write_text(f"published step {selected}\n")
+    for other in CHECKPOINT_ROOT.iterdir():  # keep the checkpoints of this run only (rollback)
+        if other.is_dir() and other != output_dir:
+            shutil.rmtree(other, ignore_errors=True)
     if live is not None:
         live.end()
     steps = trainer.state.global_step

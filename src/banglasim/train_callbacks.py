@@ -23,8 +23,9 @@ def eval_steps(max_steps: int, epochs: int, evals_per_epoch: int) -> list[int]:
 class EvalSchedule(TrainerCallback):
     """Log, evaluate and checkpoint together at the half-epoch (or 1/n-epoch) steps, once each."""
 
-    def __init__(self, evals_per_epoch: int) -> None:
+    def __init__(self, evals_per_epoch: int, save: bool = True) -> None:
         self.evals_per_epoch = evals_per_epoch
+        self.save = save
         self.steps: set[int] = set()
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
@@ -32,7 +33,8 @@ class EvalSchedule(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         if state.global_step in self.steps:
-            control.should_log = control.should_evaluate = control.should_save = True
+            control.should_log = control.should_evaluate = True
+            control.should_save = self.save
         return control
 
 
