@@ -340,7 +340,7 @@ def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_
     trainer = SimpleNamespace(model=final, state=SimpleNamespace(global_step=27))
     params = {"model": {"name": str(tiny_model_dir), "max_seq_length": 64, "pooling": "mean", "trainable_layers": 2},
               "train": {"select": "best"}}
-    publish(trainer, output_dir, 7, params)
+    publish(trainer, output_dir, 7, params, {"step": 7, "eval_score": 0.5, "avg_cosine": 0.6, "train_loss": 1.2})
 
     published = load_file(str(tmp_path / "models/model/model.safetensors"))
     wanted = load_file(str(output_dir / "checkpoint-7" / "model.safetensors"))

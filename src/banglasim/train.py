@@ -28,6 +28,7 @@ from banglasim import atomic, run_record
 from banglasim.errors import UserError
 from banglasim.evaluators import PairSimilarityEvaluator
 from banglasim.frozen_cache import FrozenPrefixCache
+from banglasim.model_card import DEFAULT_BASE, append_project_section
 from banglasim.modeling import freeze_all_but_last, load_model
 from banglasim.params import load_params
 from banglasim.split import SPLITS_DIR
@@ -167,7 +168,7 @@ def run(params_path: str = "params.yaml") -> None:
         return
     history = metrics_cb.series
     selected = select_step(history, tp["select"])
-    publish(trainer, output_dir, selected, params)
+    publish(trainer, output_dir, selected, params, next(r for r in history if r["step"] == selected))
     (output_dir / FINISHED_MARKER).write_text(f"published step {selected}\n")
     for other in CHECKPOINT_ROOT.iterdir():  # keep the checkpoints of this run only (rollback)
         if other.is_dir() and other != output_dir:
@@ -195,7 +196,7 @@ def select_step(history: list[dict], how: str) -> int:
     return max(trained, key=lambda row: (row["eval_score"], -row["step"]))["step"]
 
 
-def publish(trainer: SentenceTransformerTrainer, output_dir: Path, step: int, params: dict) -> None:
+def publish(trainer: SentenceTransformerTrainer, output_dir: Path, step: int, params: dict, row: dict) -> None:
     """Write the chosen checkpoint's weights, with a model card, to models/model (atomically)."""
     model = trainer.model
     if step != trainer.state.global_step:
@@ -203,10 +204,9 @@ def publish(trainer: SentenceTransformerTrainer, output_dir: Path, step: int, pa
 
         model[0].auto_model.load_state_dict(load_file(str(output_dir / f"checkpoint-{step}" / "model.safetensors")))
     model.model_card_data.language = ["bn"]
+    model.model_card_data.base_model = DEFAULT_BASE if params["model"]["name"] == "default" else params["model"]["name"]
     with atomic.atomic_dir(MODEL_DIR) as tmp:
         model.save(str(tmp))
         (tmp / "selection.json").write_text(json.dumps({"step": step, "select": params["train"]["select"]}) + "\n")
-        from banglasim.model_card import append_project_section
-
-        append_project_section(tmp / "README.md", params, step)
+        append_project_section(tmp / "README.md", params, step, row)
 
