@@ -144,17 +144,16 @@ def run(params_path: str = "params.yaml") -> None:
         shutil.rmtree(output_dir)  # a finished run is never resumed: a rerun (e.g. dvc repro -f) trains afresh
     checkpoints = completed_checkpoints(output_dir)
     resume = str(checkpoints[-1]) if checkpoints else None
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    live = None
-    if is_main:
-        from dvclive import Live
-
-        live = Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None)
-    metrics_cb = LiveMetrics(live)
+    metrics_cb = LiveMetrics(None)
     evaluator = PairSimilarityEvaluator.from_file(str(split_files[1]), batch_size=64)
     callbacks = [EvalSchedule(tp["evals_per_epoch"]), metrics_cb, CheckpointMarker()]
     trainer, cache = build_trainer(params, atomic.read_jsonl(split_files[0]), evaluator, output_dir, callbacks,
                                    eval_on_start=resume is None)
+    live = None
+    if trainer.is_world_process_zero():  # only now: a bad model or param must not touch dvclive/
+        from dvclive import Live
+
+        live = metrics_cb.live = Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None)
     if resume:
         print(f"train: resuming from {resume} (same params and data)")
     started = time.perf_counter()

@@ -1,0 +1,33 @@
+"""Bad params of the train stage stop it with one clear line, before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import banglasim, dvc, write_params
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(("section", "key", "value", "named"), [
+    ("model", "trainable_layers", 99, "model.trainable_layers"),
+    ("model", "pooling", "median", "model.pooling"),
+    ("train", "learning_rate", -1.0, "train.learning_rate"),
+    ("train", "batch_size", 0, "train.batch_size"),
+])
+def test_bad_train_param_writes_nothing(repo_copy, section, key, value, named):
+    repo = repo_copy
+    dvc("repro", "split", cwd=repo)
+    before = {p: p.read_bytes() for p in (repo / "dvclive").rglob("*") if p.is_file()}
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    params[section][key] = value
+    write_params(repo, params)
+
+    proc = banglasim("train", cwd=repo, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and named in error_lines[0], proc.stderr
+    assert not (repo / "models" / "model").exists()
+    assert not (repo / ".checkpoints").exists() or not any((repo / ".checkpoints").rglob("checkpoint-*"))
+    assert {p: p.read_bytes() for p in (repo / "dvclive").rglob("*") if p.is_file()} == before
