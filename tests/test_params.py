@@ -143,3 +143,15 @@ def test_cli_missing_source_folder(tmp_path):
     write_params(tmp_path, ["src/নেই"])
     assert_user_error(run_cli(tmp_path, "prepare"), "data.sources", "src/নেই", "fix")
     assert_no_prepare_output(tmp_path)
+
+
+def test_exponent_floats_written_by_dvc_exp_run_are_numbers(tmp_path):
+    """`dvc exp run -S train.learning_rate=2e-5` writes `2e-05` (YAML 1.2), which must load as a float."""
+    from banglasim.params import load_params
+
+    text = (REPO_PARAMS.read_text(encoding="utf-8")
+            .replace("learning_rate: 1.0e-05", "learning_rate: 2e-05"))
+    assert "learning_rate: 2e-05" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_params(path, ("train",))["train"]["learning_rate"] == 2e-05

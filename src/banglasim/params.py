@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,21 @@ POOLING_MODES = ("mean", "cls", "max", "lasttoken", "weightedmean")
 DEFAULT_MODEL = "default"
 
 Check = Callable[[Any], bool]
+
+
+class _Yaml12FloatLoader(yaml.SafeLoader):
+    """SafeLoader that reads `2e-05` as a float, as YAML 1.2 (and DVC's `-S`, which writes it so) does."""
+
+
+_Yaml12FloatLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
 
 
 def _int(lo: int | None = None, hi: int | None = None) -> tuple[Check, str]:
@@ -99,7 +115,7 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] | None
     """Load params.yaml and validate the named sections (all when None); raise UserError on any problem."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12FloatLoader)
     except FileNotFoundError:
         raise UserError(f"{path}: not found", fix="run from the repository root, where params.yaml lives") from None
     except yaml.YAMLError as exc:
