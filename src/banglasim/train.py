@@ -28,7 +28,7 @@ from banglasim import atomic, run_record
 from banglasim.errors import UserError
 from banglasim.evaluators import PairSimilarityEvaluator
 from banglasim.frozen_cache import FrozenPrefixCache
-from banglasim.model_card import DEFAULT_BASE, append_project_section
+from banglasim.model_card import append_project_section, base_model_id
 from banglasim.modeling import freeze_all_but_last, load_model
 from banglasim.params import load_params
 from banglasim.split import SPLITS_DIR
@@ -203,7 +203,7 @@ def publish(trainer: SentenceTransformerTrainer, output_dir: Path, step: int, pa
 
         model[0].auto_model.load_state_dict(load_file(str(output_dir / f"checkpoint-{step}" / "model.safetensors")))
     model.model_card_data.language = ["bn"]
-    model.model_card_data.base_model = DEFAULT_BASE if params["model"]["name"] == "default" else params["model"]["name"]
+    model.model_card_data.base_model = base_model_id(params["model"]["name"])
     with atomic.atomic_dir(MODEL_DIR) as tmp:
         model.save(str(tmp))
         (tmp / "selection.json").write_text(json.dumps({"step": step, "select": params["train"]["select"]}) + "\n")
