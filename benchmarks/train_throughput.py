@@ -26,8 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def load_pairs(n_train: int, n_val: int, seed: int = 42) -> tuple[str, list[dict], list[dict]]:
-    """Train pairs (all questions of whole passages) and validation pairs (own passage 1.0, another 0.0)."""
+    """Train pairs (all questions of whole passages) and scored validation pairs, split as the split stage does."""
     from banglasim.prepare import collect
+    from banglasim.split import scored_pairs, split_examples
 
     root = REAL_DATA if REAL_DATA.is_dir() else SAMPLE_DATA
     sources = [str(root / d / "BanQA" / "data") for d in ("D2", "D3", "D4")]
@@ -38,22 +39,14 @@ def load_pairs(n_train: int, n_val: int, seed: int = 42) -> tuple[str, list[dict
         by_passage.setdefault(ex["passage_id"], []).append(ex)
     pids = sorted(by_passage)
     random.Random(seed).shuffle(pids)
-    train, val_pids = [], []
-    for pid in pids:
-        if len(train) < n_train:
-            train += [{"anchor": ex["query"], "positive": passages[pid]} for ex in by_passage[pid]]
-        else:
-            val_pids.append(pid)
-    val = []
-    rng = random.Random(seed)
-    for pid in val_pids:
-        for ex in by_passage[pid]:
-            if len(val) >= 2 * n_val:
-                break
-            other = rng.choice([p for p in val_pids[:50] if p != pid])
-            val += [{"query": ex["query"], "passage": passages[pid], "score": 1.0},
-                    {"query": ex["query"], "passage": passages[other], "score": 0.0}]
-    return str(root), train[:n_train], val
+    chosen: list[dict] = []
+    for pid in pids:  # whole passages, a little more than needed: the grouped split moves whole passages
+        if len(chosen) >= n_train + n_val + 20:
+            break
+        chosen += by_passage[pid]
+    train, val = split_examples(chosen, n_val / len(chosen), seed, "passage")
+    train_rows = [{"anchor": ex["query"], "positive": passages[ex["passage_id"]]} for ex in train[:n_train]]
+    return str(root), train_rows, scored_pairs(val, passages, 1, seed)
 
 
 def make_bert_base(folder: Path) -> str:
