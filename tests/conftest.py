@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from data_helpers import edit_params
 
 # The Hugging Face hub is never reachable from the tests: fail fast instead of trying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -46,17 +46,19 @@ def tool_env(cwd: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_cmd(args: list[str], cwd: Path, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run a command in `cwd` with tool_env(); on failure show its output in the assertion message."""
-    proc = subprocess.run(args, cwd=cwd, env=tool_env(cwd), capture_output=True, text=True, timeout=timeout)
+def run_cmd(args: list[str], cwd: Path, check: bool = True, timeout: float = 900,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a command in `cwd` with tool_env() (plus `env`); on failure show its output in the assertion message."""
+    proc = subprocess.run(args, cwd=cwd, env={**tool_env(cwd), **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n"
                              f"--- stderr\n{proc.stderr[-6000:]}")
     return proc
 
 
-def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    return run_cmd([str(VENV_BIN / "dvc"), *args], cwd=cwd, check=check)
+def dvc(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_cmd([str(VENV_BIN / "dvc"), *args], cwd=cwd, check=check, env=env)
 
 
 def banglasim(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -126,20 +128,11 @@ def _repo_files() -> list[str]:
     return sorted(f for f in files if (REPO_ROOT / f).is_file())
 
 
-def small_params(model_dir: Path) -> dict:
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["model"]["name"] = str(model_dir)
-    params["model"]["max_seq_length"] = 64
-    params["train"]["batch_size"] = 8
-    params["train"]["warmup_steps"] = 2
-    params["train"]["learning_rate"] = 1e-3
-    params["prepare"]["num_samples"] = 240
-    params["evaluate"]["bootstrap_samples"] = 50
-    return params
-
-
-def write_params(repo: Path, params: dict) -> None:
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+def use_small_params(repo: Path, model_dir: Path) -> None:
+    """The repository's params with the tiny model and a small, fast run."""
+    edit_params(repo, model__name=str(model_dir), model__max_seq_length=64, train__batch_size=8,
+                train__warmup_steps=2, train__learning_rate=1e-3, prepare__num_samples=240,
+                evaluate__bootstrap_samples=50)
 
 
 def make_repo_copy(dest: Path, model_dir: Path) -> Path:
@@ -149,7 +142,7 @@ def make_repo_copy(dest: Path, model_dir: Path) -> Path:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, target)
-    write_params(dest, small_params(model_dir))
+    use_small_params(dest, model_dir)
     git("init", "-q", cwd=dest)
     git("config", "user.name", "Test", cwd=dest)
     git("config", "user.email", "test@example.invalid", cwd=dest)

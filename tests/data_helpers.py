@@ -135,27 +135,41 @@ def write_table(path: Path, header: list[str], rows: list[list[str]], *, bom: bo
     return path
 
 
+def source_map(sources: list[str | Path]) -> dict[str, str]:
+    """data.sources for a list of folders, each named by its first path part after the common prefix
+    ('src/D2' -> D2, 'x/D3/BanQA/data' -> D3); names that are no valid source name become S1, S2, ..."""
+    parts = [Path(s).parts for s in sources]
+    common = len(os.path.commonprefix(parts)) if len(parts) > 1 else len(parts[0]) - 1
+    names = [p[common] if len(p) > common else p[-1] for p in parts]
+    names = [n if re.fullmatch(r"[A-Za-z0-9_-]+", n) else f"S{i}" for i, n in enumerate(names, 1)]
+    return dict(zip(names, map(str, sources)))
+
+
 def write_params(root: Path, sources: list[str | Path], **overrides: Any) -> Path:
-    """Copy the repository's params.yaml into `root` with data.sources replaced.
+    """Copy the repository's params.yaml into `root` with data.sources replaced (named by folder).
 
     Overrides use dotted names with '__' for the dot: prepare__on_error="skip".
     """
-    params = yaml.safe_load(REPO_PARAMS.read_text(encoding="utf-8"))
-    params["data"]["sources"] = [str(s) for s in sources]
-    for key, value in overrides.items():
-        section, name = key.split("__", 1)
-        params[section][name] = value
     path = root / "params.yaml"
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path.write_text(REPO_PARAMS.read_text(encoding="utf-8"), encoding="utf-8")
+    edit_params(root, data__sources=source_map(sources), **overrides)
     return path
 
 
+DELETE = object()  # edit_params(repo, train__seed=DELETE) removes the param
+
+
 def edit_params(root: Path, **overrides: Any) -> None:
-    path = root / "params.yaml"
+    """Change params in place: edit_params(repo, train__epochs=2); `root` is a folder (its params.yaml) or a
+    params file. The one helper tests use to edit params."""
+    path = root / "params.yaml" if root.is_dir() else root
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     for key, value in overrides.items():
         section, name = key.split("__", 1)
-        params[section][name] = value
+        if value is DELETE:
+            del params[section][name]
+        else:
+            params[section][name] = value
     path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
@@ -169,6 +183,19 @@ def run_cli(root: Path, *args: str, timeout: float = 60) -> subprocess.Completed
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return subprocess.run([sys.executable, "-m", "banglasim", *args], cwd=root, env=env,
                           capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+
+
+def run_prepare(root: Path) -> subprocess.CompletedProcess:
+    """`ingest` (every source) then `prepare`, as `dvc repro` runs them; the first failure is returned."""
+    proc = run_cli(root, "ingest")
+    return proc if proc.returncode != 0 else run_cli(root, "prepare")
+
+
+def prepare_main() -> int:
+    """In-process `ingest` then `prepare` in the current directory; the first non-zero exit code, else 0."""
+    from banglasim.cli import main
+
+    return main(["ingest"]) or main(["prepare"])
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -14,10 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from banglasim.cli import main
 from data_helpers import (
-    PASSAGES, assert_no_prepare_output, assert_user_error, metrics, prepared, qa, read_jsonl, run_cli, sample_squad,
-    squad, write_json, write_jsonl, write_params, write_table,
+    PASSAGES, assert_no_prepare_output, assert_user_error, metrics, prepare_main, prepared, qa, read_jsonl, run_prepare, sample_squad, squad, write_json, write_jsonl, write_params, write_table,
 )
 
 DHAKA, TAGORE = PASSAGES[0][0], PASSAGES[1][0]
@@ -115,7 +113,7 @@ def make_repo(root: Path, case: Case, on_error: str) -> Path:
 def test_bad_input_fails_cleanly(tmp_path, name):
     case = CASES[name]
     make_repo(tmp_path, case, "fail")
-    proc = run_cli(tmp_path, "prepare")
+    proc = run_prepare(tmp_path)
     assert proc.returncode != 0
     err = assert_user_error(proc, *case.needles, "fix")
     assert "on_error" in err  # says how to skip instead
@@ -127,7 +125,7 @@ def test_bad_input_skipped_and_counted(tmp_path, monkeypatch, name):
     case = CASES[name]
     make_repo(tmp_path, case, "skip")
     monkeypatch.chdir(tmp_path)
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     m = metrics(tmp_path)
     for counts in (m["sources"]["A"], m["total"]):
         assert counts["records_skipped"] == {case.reason: 1}
@@ -146,7 +144,7 @@ def test_skip_all_bad_is_still_an_error(tmp_path):
     (src / "bad.json").write_text("{নয়", encoding="utf-8")
     write_jsonl(src / "q.jsonl", [{"id": "n1", "question": "ঢাকা কোথায়?"}])
     write_params(tmp_path, ["src/A"], prepare__on_error="skip")
-    assert_user_error(run_cli(tmp_path, "prepare"), "fix")
+    assert_user_error(run_prepare(tmp_path), "fix")
     assert_no_prepare_output(tmp_path)
 
 
@@ -164,7 +162,7 @@ def test_skip_counts_several_reasons_per_source(tmp_path, monkeypatch):
     write_json(tmp_path / "src/D3/good.json", sample_squad(PASSAGES[2:]))
     write_params(tmp_path, ["src/D2", "src/D3"], prepare__on_error="skip")
     monkeypatch.chdir(tmp_path)
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     m = metrics(tmp_path)
     assert m["sources"]["D2"]["records_skipped"] == {"empty_question": 2, "no_passage": 1, "empty_passage": 1}
     assert m["sources"]["D3"]["records_skipped"] == {"malformed_json": 1}
@@ -186,7 +184,7 @@ def test_empty_source_folder_is_an_error(tmp_path, on_error, contents):
         (empty / "sub").mkdir()
         (empty / "sub/readme.md").write_text("# খালি", encoding="utf-8")
     write_params(tmp_path, ["src/D2", "src/D3"], prepare__on_error=on_error)
-    assert_user_error(run_cli(tmp_path, "prepare"), "src/D3", "fix")
+    assert_user_error(run_prepare(tmp_path), "src/D3", "fix")
     assert_no_prepare_output(tmp_path)
 
 
@@ -197,28 +195,30 @@ def test_missing_source_folder_is_an_error(tmp_path, on_error):
     (tmp_path / "src/D4").write_text("a file, not a folder", encoding="utf-8")
     for missing in ("src/নেই", "src/D4"):
         write_params(tmp_path, ["src/D2", missing], prepare__on_error=on_error)
-        assert_user_error(run_cli(tmp_path, "prepare"), "data.sources", missing, "fix")
+        assert_user_error(run_prepare(tmp_path), "data.sources", missing, "fix")
         assert_no_prepare_output(tmp_path)
 
 
 @pytest.mark.parametrize("on_error", ["fail", "skip"])
-def test_lone_surrogate_escape_is_bad_input_not_a_crash(tmp_path, on_error):
+def test_lone_surrogate_escape_is_bad_input_not_a_crash(tmp_path, monkeypatch, on_error):
     r"""JSON may spell a lone UTF-16 surrogate ("\ud800"); such text cannot be written as UTF-8.
-    It must end as bad input (exit 2, or skipped), never as a traceback."""
+    With on_error: fail it stops with a message naming the file and record; with skip it is counted as bad_text."""
     src = tmp_path / "src/A"
     src.mkdir(parents=True)
     write_json(src / "good.json", sample_squad(PASSAGES[2:]))
     doc = squad([(DHAKA, [{"id": "s1", "question": "বাংলাদেশের রাজধানী\ud800 কোনটি?", "answers": []}])])
     (src / "bad.json").write_text(json.dumps(doc, ensure_ascii=True), encoding="utf-8")
     write_params(tmp_path, ["src/A"], prepare__on_error=on_error)
-    proc = run_cli(tmp_path, "prepare")
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode in (0, 2), proc.stderr
-    if proc.returncode == 2:
-        assert_user_error(proc, "src/A/bad.json", "fix")
+    if on_error == "fail":
+        assert_user_error(run_prepare(tmp_path), "src/A/bad.json", "data[0].paragraphs[0].qas[0]", "s1", "fix")
         assert_no_prepare_output(tmp_path)
-    else:
-        assert (tmp_path / "data/prepared/examples.jsonl").read_text(encoding="utf-8")
+        return
+    monkeypatch.chdir(tmp_path)
+    assert prepare_main() == 0
+    assert metrics(tmp_path)["total"]["records_skipped"] == {"bad_text": 1}
+    examples, _ = prepared(tmp_path)
+    assert "s1" not in {e["original_id"] for e in examples}
+    assert len(examples) == GOOD_QUESTIONS
 
 
 # ---- property tests: random documents never crash prepare ------------------------------------------------------
@@ -293,7 +293,7 @@ class _InTempRepo:
 
 def _check_prepare(root: Path, on_error: str, max_chars: int) -> None:
     write_params(root, ["src/A"], prepare__on_error=on_error, prepare__max_passage_chars=max_chars)
-    code = main(["prepare"])
+    code = prepare_main()
     assert code in (0, 2)
     if code == 2:
         assert_no_prepare_output(root)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-from banglasim.evaluate import bootstrap_ci, passage_ranks, retrieval_metrics, score_model
-from banglasim.evaluators import PairSimilarityEvaluator
+from banglasim.errors import UserError
+from banglasim.evaluate import bootstrap_ci, score_model
+from banglasim.evaluators import PairSimilarityEvaluator, check_embeddings, pessimistic_ranks, retrieval_metrics
 from banglasim.modeling import load_model
 from conftest import REPO_ROOT
 
@@ -66,6 +67,66 @@ def test_retrieval_metrics_edges():
 
 
 # ---------------------------------------------------------------- agreement with InformationRetrievalEvaluator
+
+
+def passage_ranks(model, queries, corpus, positives, batch_size):
+    """Ranks through the pair evaluator, as train and evaluate compute them: each query's positive pair and one
+    negative pair; the ranking corpus is every passage of a positive pair (here: all of them)."""
+    assert set(positives) == set(range(len(corpus)))
+    q, p, labels = [], [], []
+    for query, pos in zip(queries, positives):
+        q += [query, query]
+        p += [corpus[pos], corpus[(pos + 1) % len(corpus)]]
+        labels += [1.0, 0.0]
+    ev = PairSimilarityEvaluator(q, p, labels, batch_size=batch_size)
+    ev.pair_metrics(model)
+    order = {text: i for i, text in enumerate(dict.fromkeys(p[0::2]))}
+    ranks = ev.ranks
+    # the evaluator ranks against passages in first-seen order; the same ranks whatever the order
+    assert len(order) == len(corpus)
+    return ranks
+
+
+def test_pessimistic_ranks_count_ties_against_the_right_passage():
+    scores = np.array([[0.9, 0.5, 0.9], [0.2, 0.2, 0.2], [0.1, 0.8, 0.3]])
+    assert pessimistic_ranks(scores, np.array([0, 1, 1])).tolist() == [2, 3, 1]
+
+
+def test_a_collapsed_model_scores_mrr_near_zero_not_one():
+    """Identical embeddings for every text: every passage ties with the right one, which ranks last."""
+    n = 30
+    scores = np.ones((n, n))
+    ranks = pessimistic_ranks(scores, np.arange(n))
+    assert (ranks == n).all()
+    assert retrieval_metrics(ranks)["mrr_at_10"] == 0.0
+
+
+def test_collapsed_or_nan_embeddings_stop_evaluation_with_a_clear_error():
+    with pytest.raises(UserError, match="identical"):
+        check_embeddings(np.ones((5, 8)), "passage embeddings")
+    with pytest.raises(UserError, match="NaN"):
+        check_embeddings(np.array([[0.1, np.nan], [0.2, 0.3]]), "query embeddings")
+    check_embeddings(np.eye(3), "fine")
+
+
+class Collapsed:
+    """Wraps a model so that every text gets the same embedding (as a model collapsed by training would)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def encode(self, sentences, **kwargs):
+        out = self.model.encode(sentences, **kwargs)
+        return np.ones_like(out)
+
+
+def test_score_model_refuses_a_collapsed_model(tiny):
+    rows = validation_rows()
+    with pytest.raises(UserError, match="collapsed"):
+        score_model(Collapsed(tiny), rows, {"batch_size": 4, "bootstrap_samples": 0, "seed": 0})
 
 
 def test_passage_ranks_agree_with_information_retrieval_evaluator(tiny):
@@ -151,15 +212,23 @@ def test_pair_evaluator_average_cosines(tiny):
     rows = validation_rows()
     ev = PairSimilarityEvaluator([r["query"] for r in rows], [r["passage"] for r in rows],
                                  [r["score"] for r in rows], batch_size=4)
-    out = ev(tiny)
+    out = ev.pair_metrics(tiny)
     q = tiny.encode([r["query"] for r in rows], normalize_embeddings=True)
     p = tiny.encode([r["passage"] for r in rows], normalize_embeddings=True)
     cos = (q * p).sum(axis=1)
     labels = np.array([r["score"] for r in rows])
-    assert out[ev.cosine_key] == pytest.approx(cos[labels == 1].mean(), abs=1e-5)
-    assert out["val_avg_cosine_negative"] == pytest.approx(cos[labels == 0].mean(), abs=1e-5)
-    assert out["val_cosine_gap"] == pytest.approx(out[ev.cosine_key] - out["val_avg_cosine_negative"], abs=1e-9)
-    assert ev.score_key in out and -1 <= out[ev.score_key] <= 1
+    assert out["avg_cosine"] == pytest.approx(cos[labels == 1].mean(), abs=1e-5)
+    assert out["avg_cosine_negative"] == pytest.approx(cos[labels == 0].mean(), abs=1e-5)
+    assert out["cosine_gap"] == pytest.approx(out["avg_cosine"] - out["avg_cosine_negative"], abs=1e-9)
+    from scipy.stats import spearmanr
+
+    assert out["eval_score"] == pytest.approx(spearmanr(labels, cos).statistic, abs=1e-4)
+    # the Trainer's log keys are the evaluator's own, prefixed with "eval_"
+    from banglasim.evaluators import TRAINER_COSINE_KEY, TRAINER_SCORE_KEY
+
+    raw = ev(tiny)
+    assert raw[TRAINER_SCORE_KEY.removeprefix("eval_")] == pytest.approx(out["eval_score"])
+    assert raw[TRAINER_COSINE_KEY.removeprefix("eval_")] == pytest.approx(out["avg_cosine"])
 
 
 def test_score_model_metrics_and_per_source(tiny):

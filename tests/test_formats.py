@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from banglasim.cli import main
 from data_helpers import (
-    PASSAGES, metrics, nfc, prepared, qa, sample_squad, squad, write_json, write_jsonl, write_params, write_table,
+    PASSAGES, metrics, nfc, prepare_main, prepared, qa, sample_squad, squad, write_json, write_jsonl, write_params,
+    write_table,
 )
 
 DHAKA, TAGORE = PASSAGES[0][0], PASSAGES[1][0]
@@ -22,7 +22,7 @@ def repo(tmp_path, monkeypatch):
 
 
 def prepare_ok(root) -> tuple[dict, list[dict], list[dict]]:
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     examples, passages = prepared(root)
     return metrics(root), examples, passages
 

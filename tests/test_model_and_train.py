@@ -11,20 +11,19 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from banglasim.checkpoints import (
+    COMPLETE_MARKER,
+    CheckpointMarker,
+    completed_checkpoints,
+    run_key,
+    select_step,
+)
 from banglasim.errors import UserError
+from banglasim.evaluators import TRAINER_COSINE_KEY, TRAINER_SCORE_KEY
 from banglasim.frozen_cache import FrozenPrefixCache
 from banglasim.modeling import freeze_all_but_last, load_model, transformer_layers
-from banglasim.train import resolve_precision, run_key, select_step
-from banglasim.train_callbacks import (
-    COMPLETE_MARKER,
-    COSINE_KEY,
-    SCORE_KEY,
-    CheckpointMarker,
-    LiveMetrics,
-    completed_checkpoints,
-    eval_steps,
-    series_from_history,
-)
+from banglasim.precision import resolve_precision
+from banglasim.train_callbacks import LiveMetrics, eval_steps, series_from_history
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 TEXTS = [
@@ -57,10 +56,20 @@ def test_load_model_local_dir_sets_max_seq_length_and_pooling(tiny_model_dir):
     assert model.encode(["পদ্মা নদী"]).shape == (1, 32)
 
 
-def test_load_model_keeps_pooling_when_already_set(tiny_model_dir):
-    model = load_model(str(tiny_model_dir), max_seq_length=64, pooling="mean")
-    assert model.max_seq_length == 64
-    assert pooling_module(model).pooling_mode == "mean"
+def test_load_model_keeps_the_pooling_module_when_the_mode_is_unchanged(tiny_model_dir):
+    plain = load_model(str(tiny_model_dir))
+    same = load_model(str(tiny_model_dir), pooling="mean")
+    assert type(pooling_module(same)) is type(pooling_module(plain))
+    np.testing.assert_allclose(same.encode(TEXTS[:3]), plain.encode(TEXTS[:3]), atol=1e-6)
+    cls = load_model(str(tiny_model_dir), pooling="cls")
+    assert not np.allclose(cls.encode(TEXTS[:3]), plain.encode(TEXTS[:3]), atol=1e-3)  # the mode really changed
+
+
+def test_load_model_max_seq_length_truncates_the_input(tiny_model_dir):
+    long_text = " ".join(TEXTS * 4)
+    for limit in (8, 20):
+        model = load_model(str(tiny_model_dir), max_seq_length=limit)
+        assert model.tokenize([long_text])["input_ids"].shape[1] == limit
 
 
 @pytest.mark.parametrize("name", ["/no/such/model/folder", "./missing-model", "a/b/c",
@@ -191,7 +200,8 @@ def test_eval_steps_properties(per_epoch, epochs, evals):
 
 
 def eval_entry(step: int, epoch: float, score: float, cosine: float) -> dict:
-    return {SCORE_KEY: score, COSINE_KEY: cosine, "eval_val_pearson_cosine": score, "epoch": epoch, "step": step}
+    return {TRAINER_SCORE_KEY: score, TRAINER_COSINE_KEY: cosine, "eval_val_pearson_cosine": score, "epoch": epoch,
+            "step": step}
 
 
 HISTORY = [
@@ -219,10 +229,11 @@ def test_series_from_history_empty():
 
 
 def test_select_step_last_and_best():
-    rows = [{"step": 0, "eval_score": 0.9}, {"step": 14, "eval_score": 0.5},
-            {"step": 27, "eval_score": 0.3}, {"step": 40, "eval_score": 0.5}]
+    rows = [{"step": 0, "val_mrr_at_10": 0.9, "eval_score": 0.1}, {"step": 14, "val_mrr_at_10": 0.5, "eval_score": 0.1},
+            {"step": 27, "val_mrr_at_10": 0.3, "eval_score": 0.9}, {"step": 40, "val_mrr_at_10": 0.5, "eval_score": 0.2}]
     assert select_step(rows, "last") == 40
-    assert select_step(rows, "best") == 14  # step 0 (the base model) never wins; ties go to the earlier step
+    # best = highest validation MRR@10 (not the eval score); step 0 (the base model) never wins; ties: earlier step
+    assert select_step(rows, "best") == 14
 
 
 def test_select_step_without_a_trained_evaluation_is_a_user_error():
@@ -299,25 +310,34 @@ def test_completed_checkpoints_only_marked_ones_in_numeric_order(tmp_path):
     assert completed_checkpoints(tmp_path / "missing") == []
 
 
-def test_run_key_changes_with_params_and_data(tmp_path):
+def test_run_key_changes_with_params_data_and_the_train_stages_code(tmp_path, monkeypatch):
+    import banglasim.checkpoints as checkpoints_mod
+
     data = tmp_path / "train.jsonl"
     data.write_text('{"anchor": "a", "positive": "b"}\n')
+    code = tmp_path / "module.py"
+    code.write_text("x = 1\n")
+    monkeypatch.setattr(checkpoints_mod, "stage_code", lambda stage: [str(code)] if stage == "train" else [])
     mp, tp = {"name": "x", "max_seq_length": 64}, {"learning_rate": 1e-3, "seed": 42}
-    key = run_key(mp, tp, [data])
-    assert key == run_key(dict(mp), dict(tp), [data])
-    assert key != run_key(mp, {**tp, "learning_rate": 2e-3}, [data])
-    assert key != run_key({**mp, "max_seq_length": 32}, tp, [data])
+    key = run_key({"model": mp, "train": tp}, [data])
+    assert key == run_key({"model": dict(mp), "train": dict(tp)}, [data])
+    assert key != run_key({"model": mp, "train": {**tp, "learning_rate": 2e-3}}, [data])
+    assert key != run_key({"model": {**mp, "max_seq_length": 32}, "train": tp}, [data])
+    code.write_text("x = 2\n")
+    assert key != run_key({"model": mp, "train": tp}, [data])
+    code.write_text("x = 1\n")
+    assert key == run_key({"model": mp, "train": tp}, [data])
     data.write_text('{"anchor": "a", "positive": "c"}\n')
-    assert key != run_key(mp, tp, [data])
+    assert key != run_key({"model": mp, "train": tp}, [data])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CPU behaviour")
 def test_resolve_precision_on_cpu(monkeypatch):
-    import banglasim.train as train_mod
+    import banglasim.precision as precision_mod
 
-    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto") == "fp32"
-    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: True)
     assert resolve_precision("auto") == "bf16"
     assert resolve_precision("fp32") == "fp32"
     with pytest.raises(UserError, match="train.precision"):
@@ -327,25 +347,38 @@ def test_resolve_precision_on_cpu(monkeypatch):
 def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from banglasim.train import publish
+    from banglasim import publish
+    from banglasim.checkpoints import TRAINABLE_WEIGHTS, trainable_state
+    from safetensors.torch import save_file
 
     monkeypatch.chdir(tmp_path)
-    output_dir = tmp_path / ".checkpoints" / "run"
+    run_dir = tmp_path / ".checkpoints" / "run"
     older = load_model(str(tiny_model_dir))
+    freeze_all_but_last(older, 2)
     with torch.no_grad():
         for p in older.parameters():
             p.add_(0.5)
-    older.save(str(output_dir / "checkpoint-7"))
+    (run_dir / "checkpoint-7").mkdir(parents=True)
+    save_file(trainable_state(older), str(run_dir / "checkpoint-7" / TRAINABLE_WEIGHTS))
     final = load_model(str(tiny_model_dir))
-    trainer = SimpleNamespace(model=final, state=SimpleNamespace(global_step=27))
+    freeze_all_but_last(final, 2)
     params = {"model": {"name": str(tiny_model_dir), "max_seq_length": 64, "pooling": "mean", "trainable_layers": 2},
               "train": {"select": "best"}}
-    publish(trainer, output_dir, 7, params, {"step": 7, "eval_score": 0.5, "avg_cosine": 0.6, "train_loss": 1.2})
+    publish.stage_model(final, run_dir, 7, 27, params, {"step": 7, "eval_score": 0.5, "avg_cosine": 0.6,
+                                                        "train_loss": 1.2})
+    stage = publish.staging_dir(run_dir)
+    (stage / "dvclive" / "plots").mkdir(parents=True)
+    for name in ("dvclive/metrics.json", "dvclive/params.yaml", "train.json", "run_record.json"):
+        (stage / name).write_text("{}\n")
+    publish.commit(run_dir)
 
     published = load_file(str(tmp_path / "models/model/model.safetensors"))
-    wanted = load_file(str(output_dir / "checkpoint-7" / "model.safetensors"))
-    assert published.keys() == wanted.keys()
-    for key in wanted:
-        assert torch.equal(published[key], wanted[key]), key
-    assert json.loads((tmp_path / "models/model/selection.json").read_text()) == {"step": 7, "select": "best"}
+    base = load_model(str(tiny_model_dir))
+    trained = {k for k, p in older.named_parameters() if p.requires_grad}
+    for key, value in older.state_dict().items():
+        want = value if key in trained else base.state_dict()[key]  # frozen weights are the base model's
+        assert torch.equal(published[key.split(".", 2)[2]], want), key  # "0.model.<name>" -> "<name>"
+    assert json.loads((tmp_path / "models/model/selection.json").read_text()) == {"run": "run", "step": 7,
+                                                                                   "select": "best"}
     assert "step 7" in (tmp_path / "models/model/README.md").read_text(encoding="utf-8")
+    assert (run_dir / "FINISHED").exists() and not stage.exists()

@@ -7,7 +7,9 @@ import yaml
 
 from banglasim.errors import UserError
 from banglasim.params import check_sources_exist, load_params
-from data_helpers import REPO_PARAMS, assert_no_prepare_output, assert_user_error, run_cli, write_params
+from data_helpers import (
+    DELETE, REPO_PARAMS, assert_no_prepare_output, assert_user_error, edit_params, run_cli, run_prepare, write_params,
+)
 
 
 @pytest.fixture
@@ -16,13 +18,8 @@ def params_file(tmp_path):
     return write_params(tmp_path, ["src/A"])
 
 
-def edit(path, section, name, value, *, delete=False):
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if delete:
-        del params[section][name]
-    else:
-        params[section][name] = value
-    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+def edit(path, section, name, value):
+    edit_params(path, **{f"{section}__{name}": value})
 
 
 def test_repository_params_are_valid():
@@ -52,7 +49,10 @@ BAD_VALUES = [
     ("prepare", "max_passage_chars", 0, (">= 1",)),
     ("split", "group_by", "question", ("passage", "none")),
     ("train", "select", "worst", ("last", "best")),
-    ("data", "sources", [], ("list",)),
+    ("data", "sources", [], ("mapping",)),
+    ("data", "sources", ["data/raw/x"], ("mapping",)),
+    ("data", "sources", {"D 2": "data/raw/x"}, ("mapping", "letters")),
+    ("train", "cache_frozen", 1, ("true or false",)),
 ]
 
 
@@ -70,7 +70,7 @@ def test_bad_value_names_param_and_allowed_values(params_file, section, name, va
 
 @pytest.mark.parametrize("section,name", [("train", "learning_rate"), ("split", "seed"), ("prepare", "on_error")])
 def test_missing_param(params_file, section, name):
-    edit(params_file, section, name, None, delete=True)
+    edit(params_file, section, name, DELETE)
     with pytest.raises(UserError, match=rf"{section}\.{name}.*missing"):
         load_params(params_file)
 
@@ -101,15 +101,17 @@ def test_not_yaml_and_not_found(tmp_path):
         load_params(tmp_path / "nope.yaml")
 
 
-def test_missing_source_folder(tmp_path):
+def test_missing_source_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "src/D2").mkdir(parents=True)
     (tmp_path / "src/file.txt").write_text("ফাইল", encoding="utf-8")
-    assert check_sources_exist(["src/D2"], tmp_path) == [tmp_path / "src/D2"]
+    check_sources_exist({"D2": "src/D2"}, "other.yaml")
     for missing in ("src/D3", "src/file.txt"):
         with pytest.raises(UserError) as info:
-            check_sources_exist(["src/D2", missing], tmp_path)
+            check_sources_exist({"D2": "src/D2", "X": missing}, "other.yaml")
         msg = str(info.value)
-        assert "data.sources" in msg and missing in msg and "fix" in msg
+        assert "data.sources.X" in msg and missing in msg and "fix" in msg
+        assert msg.startswith("other.yaml:"), "names the params file the sources came from"
 
 
 @pytest.mark.parametrize("section,name,value,needles", [
@@ -117,13 +119,13 @@ def test_missing_source_folder(tmp_path):
     ("prepare", "num_samples", 0, ("prepare.num_samples", ">= 1")),
     ("prepare", "max_passage_chars", "অনেক", ("prepare.max_passage_chars", ">= 1")),
     ("prepare", "colour", "নীল", ("prepare.colour", "on_error")),
-    ("data", "sources", "src/A", ("data.sources", "list")),
+    ("data", "sources", "src/A", ("data.sources", "mapping")),
 ])
 def test_cli_prints_one_error_paragraph(tmp_path, section, name, value, needles):
     (tmp_path / "src/A").mkdir(parents=True)
     path = write_params(tmp_path, ["src/A"])
     edit(path, section, name, value)
-    err = assert_user_error(run_cli(tmp_path, "prepare"), *needles)
+    err = assert_user_error(run_prepare(tmp_path), *needles)
     assert err.count("error:") == 1
     assert_no_prepare_output(tmp_path)
 
@@ -135,14 +137,22 @@ def test_cli_missing_params_file(tmp_path):
 @pytest.mark.parametrize("text", ["prepare: [on_error: fail\n", "data:\n  sources: [a\nprepare:\n  seed: 1\n"])
 def test_cli_invalid_yaml_one_paragraph(tmp_path, text):
     (tmp_path / "params.yaml").write_text(text, encoding="utf-8")
-    assert_user_error(run_cli(tmp_path, "prepare"), "params.yaml", "YAML", "fix")
+    assert_user_error(run_prepare(tmp_path), "params.yaml", "YAML", "fix")
     assert_no_prepare_output(tmp_path)
 
 
 def test_cli_missing_source_folder(tmp_path):
     write_params(tmp_path, ["src/নেই"])
-    assert_user_error(run_cli(tmp_path, "prepare"), "data.sources", "src/নেই", "fix")
+    assert_user_error(run_prepare(tmp_path), "data.sources", "src/নেই", "fix")
     assert_no_prepare_output(tmp_path)
+
+
+@pytest.mark.parametrize("stage", ["check-params", "ingest"])
+def test_cli_missing_source_names_the_params_file_in_use(tmp_path, stage):
+    """With --params other.yaml the error names other.yaml, not params.yaml."""
+    write_params(tmp_path, ["src/নেই"]).rename(tmp_path / "other.yaml")
+    err = assert_user_error(run_cli(tmp_path, "--params", "other.yaml", stage), "data.sources", "src/নেই")
+    assert "other.yaml" in err and "params.yaml" not in err
 
 
 def test_exponent_floats_written_by_dvc_exp_run_are_numbers(tmp_path):

@@ -6,9 +6,9 @@ import unicodedata
 
 import pytest
 
-from banglasim.cli import main
 from data_helpers import (
-    PASSAGES, metrics, nfc, prepared, qa, sample_squad, squad, write_json, write_jsonl, write_params, write_table,
+    PASSAGES, metrics, nfc, prepare_main, prepared, qa, sample_squad, squad, write_json, write_jsonl, write_params,
+    write_table,
 )
 
 DHAKA, TAGORE, SUNDARBAN, COX = (p[0] for p in PASSAGES)
@@ -27,7 +27,7 @@ def repo(tmp_path, monkeypatch):
 
 
 def prepare_ok(root):
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     examples, passages = prepared(root)
     return metrics(root), examples, passages
 
@@ -190,8 +190,8 @@ def test_num_samples_caps_examples(repo):
 def test_prepare_deterministic(repo):
     write_json(repo / "src/D2/a.json", sample_squad(PASSAGES[:3]))
     write_json(repo / "src/D3/b.json", sample_squad(PASSAGES[3:]))
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     first = [(repo / "data/prepared" / f).read_bytes() for f in ("examples.jsonl", "passages.jsonl")]
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     second = [(repo / "data/prepared" / f).read_bytes() for f in ("examples.jsonl", "passages.jsonl")]
     assert first == second

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from banglasim.cli import main
-from data_helpers import metrics, read_jsonl, write_params
+from data_helpers import metrics, prepare_main, read_jsonl, write_params
 
 HERE = Path(__file__).resolve()
 DATASET = "shared/datasets/bangla-factoid-qa"
@@ -32,7 +32,7 @@ def real_run(tmp_path_factory):
                  split__group_by="passage")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        assert main(["prepare"]) == 0
+        assert prepare_main() == 0
         assert main(["split"]) == 0
     return root
 
@@ -66,8 +66,11 @@ def test_prepared_files(real_run):
 
 def test_grouped_split(real_run):
     m = metrics(real_run, "split")
-    assert m["val_passages_in_train"] == 0
-    assert m["train_examples"] + m["val_queries"] == 6773
+    assert m["val_passages_in_train"] == m["test_passages_in_train"] == m["test_passages_in_validation"] == 0
+    assert m["train_examples"] + m["val_queries"] + m["test_queries"] == 6773
     train = read_jsonl(real_run / "data/splits/train.jsonl")
-    val = read_jsonl(real_run / "data/splits/validation.jsonl")
-    assert not {r["passage_id"] for r in train} & {r["passage_id"] for r in val if r["score"] == 1.0}
+    held = {name: {r["passage_id"] for r in read_jsonl(real_run / f"data/splits/{name}.jsonl") if r["score"] == 1.0}
+            for name in ("validation", "test")}
+    train_pids = {r["passage_id"] for r in train}
+    assert not train_pids & held["validation"] and not train_pids & held["test"]
+    assert not held["validation"] & held["test"]

@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import banglasim, dvc, read_tsv, write_params
+from conftest import banglasim, dvc, read_tsv
+from data_helpers import edit_params
 
 pytestmark = pytest.mark.e2e
 
@@ -34,31 +35,24 @@ def test_local_remote_round_trip(repo_copy: Path, tmp_path: Path) -> None:
 
 def test_two_process_training_logs_once(repo_copy: Path) -> None:
     repo = repo_copy
-    dvc("repro", "split", cwd=repo)
-    params = small_params_from(repo)
-    params["train"]["processes"] = 2
-    write_params(repo, params)
+    dvc("repro", "mine", cwd=repo)
+    edit_params(repo, train__processes=2)
     out = banglasim("train", cwd=repo)
     assert "launching 2 processes" in out.stdout
 
     train = json.loads((repo / "metrics/train.json").read_text())
     record = json.loads((repo / "reports/run_record.json").read_text())
     assert record["processes"] == 2
-    assert record["global_batch_size"] == 2 * params["train"]["batch_size"]
+    assert record["global_batch_size"] == 2 * record["per_device_batch_size"]
     n = train["total_steps"]
-    for name in ("eval_score", "avg_cosine", "train_loss"):
+    evals = [0, -(-n // 2), n]  # step 0, the half epoch (rounded up), the end
+    assert train["eval_steps"] == evals
+    for name, want in (("eval_score", evals), ("avg_cosine", evals), ("val_mrr_at_10", evals),
+                       ("train_loss", evals[1:])):
         steps = [int(r["step"]) for r in read_tsv(repo / f"dvclive/plots/metrics/{name}.tsv")]
-        assert len(steps) == len(set(steps)), f"{name} logged a step twice: {steps}"
-        assert steps[-1] == n
-        assert steps[0] == (0 if name != "train_loss" else steps[0])
+        assert steps == want, f"{name}: steps {steps}, expected each of {want} once"
 
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(repo / "models/model"), device="cpu")
     assert model.encode(["প্রশ্ন"]).shape[1] > 0
-
-
-def small_params_from(repo: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from banglasim.train_callbacks import eval_steps
 from conftest import banglasim, make_repo_copy, read_tsv, tool_env
+from data_helpers import edit_params
 
 pytestmark = pytest.mark.e2e
 
@@ -23,19 +23,13 @@ EVALS_PER_EPOCH = 4
 LIVE = Path("dvclive/plots/metrics")
 
 
-def edit_params(repo: Path, section: str, key: str, value) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    params[section][key] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, tiny_model_dir) -> Path:
     """A repo copy with prepare and split done; 240 examples at batch 8 give 27 steps, evaluated 4 times."""
     repo = make_repo_copy(tmp_path_factory.mktemp("resume") / "repo", tiny_model_dir)
-    edit_params(repo, "train", "evals_per_epoch", EVALS_PER_EPOCH)
-    banglasim("prepare", cwd=repo)
-    banglasim("split", cwd=repo)
+    edit_params(repo, train__evals_per_epoch=EVALS_PER_EPOCH)
+    for stage in ("base-model", "ingest", "prepare", "split", "mine"):
+        banglasim(stage, cwd=repo)
     return repo
 
 
@@ -112,7 +106,8 @@ def assert_complete_series(repo: Path) -> None:
     total = json.loads((repo / "metrics/train.json").read_text())["total_steps"]
     expected = [0, *eval_steps(total, 1, EVALS_PER_EPOCH)]
     assert len(expected) == EVALS_PER_EPOCH + 1
-    for name, want in (("eval_score", expected), ("avg_cosine", expected), ("train_loss", expected[1:])):
+    for name, want in (("eval_score", expected), ("avg_cosine", expected), ("val_mrr_at_10", expected),
+                       ("train_loss", expected[1:])):
         rows = read_tsv(repo / LIVE / f"{name}.tsv")
         steps = [int(r["step"]) for r in rows]
         assert steps == want, f"{name}: steps {steps}, expected {want}"
@@ -146,7 +141,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(repo, clear_live, unin
 
 def test_changed_train_param_after_a_kill_starts_fresh(repo):
     train_until_first_checkpoint_then_kill(repo)
-    edit_params(repo, "train", "learning_rate", 2e-3)
+    edit_params(repo, train__learning_rate=2e-3)
     proc = banglasim("train", cwd=repo)
     assert "resuming from" not in proc.stdout
     assert_complete_series(repo)
@@ -154,12 +149,37 @@ def test_changed_train_param_after_a_kill_starts_fresh(repo):
     assert record["resumed_from"] is None
 
 
-def test_finished_run_is_not_reused_after_a_code_change(finished, tmp_path):
-    """Checkpoints are for crashes. After a change to the stage's code (a DVC dep of `train`, so DVC reruns
-    the stage) the rerun must train with the new code, not republish the old run's last checkpoint."""
+def run_folders(repo: Path) -> set[str]:
+    return {p.name for p in (repo / ".checkpoints").iterdir() if p.is_dir()}
+
+
+def test_a_code_change_gives_a_new_run_key(finished, tmp_path):
+    """The run key hashes the train stage's code: changed code trains in a new run folder, and the old
+    run's folder is removed once the new run is published."""
     repo = tmp_path / "repo"
     shutil.copytree(finished, repo, symlinks=True)
-    code = repo / "src/banglasim/train.py"
+    before = run_folders(repo)
+    assert len(before) == 1
+    code = repo / "src/banglasim/publish.py"  # a module train imports, not train.py itself
     code.write_text(code.read_text(encoding="utf-8") + "\n# a change to the training code\n", encoding="utf-8")
     proc = banglasim("train", cwd=repo)
-    assert "resuming from" not in proc.stdout, "a finished run of other code was reused:\n" + proc.stdout[-800:]
+    assert "resuming from" not in proc.stdout
+    after = run_folders(repo)
+    assert len(after) == 1 and after != before, (before, after)
+
+
+def test_a_finished_run_is_trained_afresh_not_resumed(finished, tmp_path):
+    """Same params, data and code (so the same run key): a rerun (dvc repro -f) trains again from step 0
+    instead of republishing the finished run's last checkpoint."""
+    repo = tmp_path / "repo"
+    shutil.copytree(finished, repo, symlinks=True)
+    before = run_folders(repo)
+    (key,) = before
+    assert (repo / ".checkpoints" / key / "FINISHED").exists()
+    first = json.loads((repo / "reports/run_record.json").read_text())
+    proc = banglasim("train", cwd=repo)
+    assert "resuming from" not in proc.stdout
+    assert run_folders(repo) == before, "same run key"
+    record = json.loads((repo / "reports/run_record.json").read_text())
+    assert record["resumed_from"] is None and record["wall_seconds"] != first["wall_seconds"]
+    assert_complete_series(repo)

@@ -60,5 +60,44 @@ def test_search_over_a_corpus_folder(tmp_path, tiny_model_dir):
 def test_search_without_a_trained_model_says_what_to_do(tmp_path):
     proc = run_search(tmp_path, "প্রশ্ন?")
     assert proc.returncode == 2
-    assert "no trained model" in proc.stderr and "dvc repro" in proc.stderr
+    assert "--model" in proc.stderr and "no trained model" in proc.stderr and "dvc repro" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_truncated_cache_file_is_rebuilt_not_fatal(tmp_path, tiny_model_dir):
+    cwd = workspace(tmp_path, tiny_model_dir)
+    assert run_search(cwd, "পদ্মা কোথায়?").returncode == 0
+    (cache,) = (cwd / ".cache" / "search").glob("*.npy")
+    cache.write_bytes(cache.read_bytes()[:40])  # cut short, as a killed writer or a full disk leaves it
+    proc = run_search(cwd, "পদ্মা কোথায়?")
+    assert proc.returncode == 0, proc.stderr
+    assert "computed and cached" in proc.stdout
+    assert run_search(cwd, "চাঁদ?").stdout.startswith("corpus embeddings: from cache")
+
+
+def test_a_corrupt_model_file_is_a_clean_error_naming_the_option(tmp_path, tiny_model_dir):
+    cwd = workspace(tmp_path, tiny_model_dir)
+    weights = cwd / "models/model/model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    proc = run_search(cwd, "পদ্মা কোথায়?")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --model 'models/model' could not be loaded")
+    assert "fix:" in proc.stderr
+
+
+def test_corpus_errors_name_the_corpus_option(tmp_path, tiny_model_dir):
+    cwd = workspace(tmp_path, tiny_model_dir)
+    proc = run_search(cwd, "প্রশ্ন?", "--corpus", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "--corpus" in proc.stderr and "data.sources" not in proc.stderr
+
+
+def test_question_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
+    cwd = workspace(tmp_path, tiny_model_dir)
+    long_question = "পদ্মা নদী কোথায়? " * 5000  # longer than a command line comfortably holds
+    (tmp_path / "q.txt").write_text(long_question, encoding="utf-8")
+    from_file = run_search(cwd, "--question-file", str(tmp_path / "q.txt"), "--top-k", "1")
+    assert from_file.returncode == 0, from_file.stderr
+    from_stdin = subprocess.run([sys.executable, "-m", "banglasim", "search", "-", "--top-k", "1"], cwd=cwd,
+                                env=tool_env(), input=long_question, capture_output=True, text=True, timeout=300)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_file.stdout.splitlines()[1:] == from_stdin.stdout.splitlines()[1:]

@@ -8,7 +8,8 @@ import pytest
 
 from banglasim.cli import main
 from data_helpers import (
-    assert_user_error, edit_params, farm_squad, metrics, prepared, read_jsonl, run_cli, write_json, write_params,
+    assert_user_error, edit_params, farm_squad, metrics, prepare_main, prepared, read_jsonl, run_cli, write_json,
+    write_params,
 )
 
 N_PASSAGES, PER_PASSAGE = 24, 5
@@ -21,15 +22,17 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_json(tmp_path / "src/A/qa.json", farm_squad(N_PASSAGES, PER_PASSAGE))
     write_params(tmp_path, ["src/A"])
-    assert main(["prepare"]) == 0
+    assert prepare_main() == 0
     assert metrics(tmp_path)["total"]["examples"] == N_EXAMPLES
     return tmp_path
 
 
 def split(root, **overrides):
-    """Run split with split.* overrides; return (train rows, validation rows, metrics)."""
+    """Run split with split.* overrides; return (train rows, validation rows, metrics); the test rows are in
+    split.test_rows."""
     edit_params(root, **{f"split__{k}": v for k, v in overrides.items()})
     assert main(["split"]) == 0
+    split.test_rows = read_jsonl(root / "data/splits/test.jsonl")
     return (read_jsonl(root / "data/splits/train.jsonl"), read_jsonl(root / "data/splits/validation.jsonl"),
             metrics(root, "split"))
 
@@ -38,15 +41,23 @@ def positives(val_rows):
     return [r for r in val_rows if r["score"] == 1.0]
 
 
-def test_grouped_split_keeps_passages_on_one_side(repo):
-    train, val, m = split(repo, group_by="passage", val_fraction=0.2)
-    assert m["val_passages_in_train"] == 0
-    train_pids = {r["passage_id"] for r in train}
-    val_pids = {r["passage_id"] for r in positives(val)}
-    assert train_pids and val_pids and not train_pids & val_pids
-    assert m["train_passages"] == len(train_pids) and m["val_passages"] == len(val_pids)
-    assert len(train) + len(positives(val)) == N_EXAMPLES
-    assert (m["train_examples"], m["val_queries"], m["val_pairs"]) == (len(train), len(positives(val)), len(val))
+@pytest.mark.parametrize("seed", [1, 7, 42])
+@pytest.mark.parametrize("fractions", [(0.2, 0.1), (0.1, 0.3), (0.05, 0.05)])
+def test_grouped_split_puts_each_passage_in_one_split_only(repo, seed, fractions):
+    train, val, m = split(repo, group_by="passage", val_fraction=fractions[0], test_fraction=fractions[1], seed=seed)
+    test = split.test_rows
+    pids = {name: {r["passage_id"] for r in rows} for name, rows in
+            (("train", train), ("val", positives(val)), ("test", positives(test)))}
+    assert all(pids.values())
+    assert not pids["train"] & pids["val"] and not pids["train"] & pids["test"] and not pids["val"] & pids["test"]
+    assert m["val_passages_in_train"] == m["test_passages_in_train"] == m["test_passages_in_validation"] == 0
+    assert (m["train_passages"], m["val_passages"], m["test_passages"]) == tuple(map(len, pids.values()))
+    assert len(train) + len(positives(val)) + len(positives(test)) == N_EXAMPLES
+    assert (m["train_examples"], m["val_queries"], m["val_pairs"], m["test_queries"], m["test_pairs"]) == \
+        (len(train), len(positives(val)), len(val), len(positives(test)), len(test))
+    # the negatives of a held-out question are passages of its own split
+    for rows, own in ((val, pids["val"]), (test, pids["test"])):
+        assert {r["passage_id"] for r in rows} <= own
 
 
 def test_random_split_puts_passages_on_both_sides(repo):
@@ -56,7 +67,7 @@ def test_random_split_puts_passages_on_both_sides(repo):
     shared = train_pids & val_pids
     assert shared, "with 5 questions per passage a random split should share passages"
     assert m["val_passages_in_train"] == len(shared)
-    assert len(train) + len(positives(val)) == N_EXAMPLES
+    assert len(train) + len(positives(val)) + len(positives(split.test_rows)) == N_EXAMPLES
 
 
 @pytest.mark.parametrize("group_by", ["passage", "none"])
@@ -66,13 +77,24 @@ def test_val_fraction_respected(repo, group_by, fraction):
     n_val = len(positives(val))
     slack = PER_PASSAGE if group_by == "passage" else 1  # whole passages move together
     assert abs(n_val - fraction * N_EXAMPLES) <= slack, (n_val, fraction)
-    assert len(train) + n_val == N_EXAMPLES
+    assert len(train) + n_val + len(positives(split.test_rows)) == N_EXAMPLES
+
+
+def test_negatives_per_query_zero_is_rejected(repo):
+    """0 would make the eval score (a Spearman over 1.0/0.0 pairs) undefined: refused before any work."""
+    edit_params(repo, split__negatives_per_query=0)
+    assert_user_error(run_cli(repo, "split"), "split.negatives_per_query", ">= 1")
+
+
+def test_fractions_must_leave_room_for_train(repo):
+    edit_params(repo, split__val_fraction=0.5, split__test_fraction=0.5)
+    assert_user_error(run_cli(repo, "split"), "split.val_fraction + split.test_fraction")
 
 
 @pytest.mark.parametrize("group_by", ["passage", "none"])
 def test_same_seed_same_files_other_seed_other_split(repo, group_by):
     def files():
-        return [(repo / "data/splits" / f).read_bytes() for f in ("train.jsonl", "validation.jsonl")]
+        return [(repo / "data/splits" / f).read_bytes() for f in ("train.jsonl", "validation.jsonl", "test.jsonl")]
 
     split(repo, group_by=group_by, seed=7)
     first = files()
@@ -85,7 +107,7 @@ def test_same_seed_same_files_other_seed_other_split(repo, group_by):
 
 
 @pytest.mark.parametrize("group_by", ["passage", "none"])
-@pytest.mark.parametrize("negatives", [0, 1, 3])
+@pytest.mark.parametrize("negatives", [1, 3])
 def test_validation_pairs(repo, group_by, negatives):
     train, val, m = split(repo, group_by=group_by, val_fraction=0.25, negatives_per_query=negatives)
     examples, passages = prepared(repo)
@@ -108,8 +130,9 @@ def test_validation_pairs(repo, group_by, negatives):
             assert r["query"] == query_of[qid]
             assert r["passage"] == text_of[r["passage_id"]]
     train_qids = {r["query_id"] for r in train}
-    assert not train_qids & set(rows_by_query)
-    assert train_qids | set(rows_by_query) == set(own)
+    test_qids = {r["query_id"] for r in split.test_rows}
+    assert not train_qids & set(rows_by_query) and not test_qids & set(rows_by_query)
+    assert train_qids | set(rows_by_query) | test_qids == set(own)
     for r in train:
         assert r["anchor"] == query_of[r["query_id"]] and r["positive"] == text_of[r["passage_id"]]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
-from conftest import banglasim, dvc, write_params
+from conftest import banglasim, dvc
+from data_helpers import edit_params
 
 pytestmark = pytest.mark.e2e
 
@@ -17,11 +17,9 @@ pytestmark = pytest.mark.e2e
 ])
 def test_bad_train_param_writes_nothing(repo_copy, section, key, value, named):
     repo = repo_copy
-    dvc("repro", "split", cwd=repo)
+    dvc("repro", "mine", cwd=repo)
     before = {p: p.read_bytes() for p in (repo / "dvclive").rglob("*") if p.is_file()}
-    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    params[section][key] = value
-    write_params(repo, params)
+    edit_params(repo, **{f"{section}__{key}": value})
 
     proc = banglasim("train", cwd=repo, check=False)
     assert proc.returncode == 2, proc.stderr

@@ -1,11 +1,71 @@
-"""The one exception type a user ever sees: a message that says what is wrong and what to do."""
+"""The one exception type a user ever sees, and the entry point that turns it into one `error:` paragraph."""
 
 from __future__ import annotations
 
+import argparse
+import errno
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from banglasim.paths import PARAMS_FILE
+
 
 class UserError(Exception):
-    """Bad input or bad params. The CLI prints the message (no traceback) and exits with 2."""
+    """Bad input, bad params or a fault the user can fix. Shown as `error: MESSAGE` and `  fix: FIX`, exit 2."""
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
         self.fix = fix
-        super().__init__(message if fix is None else f"{message}\n  fix: {fix}")
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message if self.fix is None else f"{self.message}\n  fix: {self.fix}"
+
+
+def os_error(exc: OSError) -> UserError:
+    """An OS or file error as a UserError that names the file and a likely fix."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    fixes = {
+        errno.ENOSPC: "free some disk space (or point the outputs at a larger disk), then rerun",
+        errno.EDQUOT: "free some disk space within your quota, then rerun",
+        errno.EACCES: "give yourself access to that file or folder (chmod u+rw, or u+rwx for a folder), "
+                      "or run from a copy you own",
+        errno.EPERM: "give yourself access to that file or folder, or run from a copy you own",
+        errno.EROFS: "the file system is read-only: run from a writable copy of the repository",
+    }
+    return UserError(f"{where}{exc.strerror or exc}", fix=fixes.get(exc.errno, "check the file and its folder"))
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn OSError into UserError, so file faults get the same one-paragraph message as bad input."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(exc) from None
+
+
+def exit_code(action: Callable[[], object]) -> int:
+    """Run `action`: 0 on success, 2 with an `error:` paragraph on UserError/OSError, 130 on Ctrl-C."""
+    try:
+        with user_errors():
+            result = action()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def stage_main(run: Callable[..., None], *, takes_name: bool = False) -> None:
+    """Entry point of `python -m banglasim.<stage> [--params FILE]` (and a source NAME for ingest)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {run.__module__}", description=run.__doc__)
+    parser.add_argument("--params", default=str(PARAMS_FILE), help=f"params file (default: {PARAMS_FILE})")
+    if takes_name:
+        parser.add_argument("name", nargs="?", help="the source to ingest (default: every source)")
+    args = parser.parse_args()
+    extra = (args.name,) if takes_name else ()
+    sys.exit(exit_code(lambda: run(args.params, *extra)))

@@ -1,64 +1,139 @@
-"""Validation metrics shared by train and evaluate: the reference's eval score and average cosines.
+"""Metrics shared by train and evaluate: the reference's eval score and average cosines, and retrieval ranks.
 
 `PairSimilarityEvaluator` is sentence-transformers' EmbeddingSimilarityEvaluator (its cosine
-Spearman is the eval score), plus the mean cosine of the positive pairs (`avg_cosine`), of the
-negative pairs, and their gap. Each distinct text is embedded once per call.
+Spearman is the eval score) over scored (query, passage) pairs, plus the mean cosine of the positive
+pairs (`avg_cosine`), of the negative pairs, their gap, and MRR@10 of each query's own passage among
+all passages of the positive pairs. Each distinct text is embedded once per call, with the query or
+passage prompt. Ranks are pessimistic: a passage that ties with the right one counts against it, so a
+collapsed model cannot score well; NaN or identical embeddings stop the run with a clear error.
 """
 
 from __future__ import annotations
+
+import math
+import sys
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
 from banglasim import atomic
+from banglasim.errors import UserError
 
 EVAL_NAME = "val"
+SCORE_METRIC = f"{EVAL_NAME}_spearman_cosine"  # the eval score: EmbeddingSimilarityEvaluator's cosine Spearman
+COSINE_METRIC = f"{EVAL_NAME}_avg_cosine"
+MRR_METRIC = f"{EVAL_NAME}_mrr_at_10"
+# the Trainer logs an evaluator's metrics with an "eval_" prefix: these are the keys in its log history
+TRAINER_SCORE_KEY = f"eval_{SCORE_METRIC}"
+TRAINER_COSINE_KEY = f"eval_{COSINE_METRIC}"
+TRAINER_MRR_KEY = f"eval_{MRR_METRIC}"
+RECALL_AT = (1, 5, 10)
+
+
+def show_progress(n_texts: int) -> bool:
+    """A progress bar for long encodings (hundreds of texts), on a terminal only: no carriage returns in logs."""
+    return n_texts >= 256 and sys.stderr.isatty()
+
+
+def check_embeddings(emb: np.ndarray, what: str) -> None:
+    """Refuse embeddings that make every metric meaningless: NaN/inf, or all rows identical."""
+    if not np.isfinite(emb).all():
+        raise UserError(f"{what}: the model's embeddings contain NaN or inf",
+                        fix="the weights are broken (did training diverge?): lower train.learning_rate and retrain")
+    if len(emb) > 1 and float(np.ptp(emb, axis=0).max()) < 1e-6:
+        raise UserError(f"{what}: all {len(emb)} embeddings are identical (a collapsed model)",
+                        fix="retrain with a lower train.learning_rate, or check the base model")
+
+
+def pessimistic_ranks(scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's own column (positives[i]) by score; any tie with it counts against it."""
+    own = scores[np.arange(len(scores)), positives]
+    return (scores >= own[:, None]).sum(axis=1)
+
+
+def retrieval_metrics(ranks: np.ndarray) -> dict[str, float]:
+    """MRR@10, Recall@1/5/10 and nDCG@10 for one relevant passage per query."""
+    rr = np.where(ranks <= 10, 1.0 / ranks, 0.0)
+    out = {"mrr_at_10": float(rr.mean())}
+    for k in RECALL_AT:
+        out[f"recall_at_{k}"] = float((ranks <= k).mean())
+    out["ndcg_at_10"] = float(np.where(ranks <= 10, 1.0 / np.log2(ranks + 1), 0.0).mean())
+    return out
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
 class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
-    """EmbeddingSimilarityEvaluator over (query, passage, score) pairs, with average cosines added."""
+    """EmbeddingSimilarityEvaluator over (query, passage, score) pairs, with average cosines and MRR@10 added."""
 
-    def __init__(self, queries: list[str], passages: list[str], scores: list[float], batch_size: int = 32) -> None:
+    def __init__(self, queries: list[str], passages: list[str], scores: list[float], batch_size: int = 32,
+                 prompts: dict[str, str] | None = None) -> None:
         super().__init__(queries, passages, scores, batch_size=batch_size, main_similarity="cosine",
                          name=EVAL_NAME, write_csv=False)
-        self._last: list[np.ndarray] = []
+        self.prompts = prompts or {}  # "query" and "passage" prompts, as the model is trained with them
+        self.show_progress_bar = show_progress(len(set(queries)) + len(set(passages)))
+        self._embedded: dict[str, np.ndarray] = {}
+        self.pair_cosines = np.zeros(0)
+        self.ranks = np.zeros(0, dtype=int)  # of each positive pair's query, in pair order
 
     @classmethod
-    def from_file(cls, path: str, batch_size: int = 32) -> PairSimilarityEvaluator:
+    def from_file(cls, path: str, batch_size: int = 32, prompts: dict[str, str] | None = None) -> PairSimilarityEvaluator:
         rows = atomic.read_jsonl(path)
         return cls([r["query"] for r in rows], [r["passage"] for r in rows], [float(r["score"]) for r in rows],
-                   batch_size=batch_size)
+                   batch_size=batch_size, prompts=prompts)
 
     def embed_inputs(self, model: SentenceTransformer, sentences, **kwargs) -> np.ndarray:
-        """Embed each distinct text once (passages recur across queries), then expand."""
+        """Embed each distinct text once (passages recur across queries), with the query or passage prompt."""
+        side = "query" if sentences is self.sentences1 else "passage"
+        if self.prompts.get(side):
+            kwargs["prompt"] = self.prompts[side]
         unique = list(dict.fromkeys(sentences))
         index = {text: i for i, text in enumerate(unique)}
         emb = super().embed_inputs(model, unique, **kwargs)
-        out = emb[[index[s] for s in sentences]]
-        self._last.append(out)
-        return out
+        check_embeddings(emb, f"{side} embeddings of {len(unique)} texts")
+        self._embedded[side] = emb
+        return emb[[index[s] for s in sentences]]
 
     def __call__(self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1,
                  steps: int = -1) -> dict[str, float]:
-        self._last = []
         metrics = super().__call__(model, output_path, epoch, steps)
-        q, p = self._last[0], self._last[1]
-        cos = np.sum(q * p, axis=1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(p, axis=1) + 1e-12)
+        q, p = self._expanded("query", self.sentences1), self._expanded("passage", self.sentences2)
+        cos = np.sum(_normalised(q) * _normalised(p), axis=1)
         labels = np.asarray(self.scores)
-        extra = {"avg_cosine": float(cos[labels >= 0.5].mean())}
-        if (labels < 0.5).any():
-            extra["avg_cosine_negative"] = float(cos[labels < 0.5].mean())
+        positive = labels >= 0.5
+        extra = {"avg_cosine": float(cos[positive].mean())}
+        if (~positive).any():
+            extra["avg_cosine_negative"] = float(cos[~positive].mean())
             extra["cosine_gap"] = extra["avg_cosine"] - extra["avg_cosine_negative"]
+        corpus = list(dict.fromkeys(s for s, ok in zip(self.sentences2, positive) if ok))
+        where = {text: i for i, text in enumerate(corpus)}
+        corpus_emb = self._expanded("passage", corpus)
+        scores = _normalised(q[positive]) @ _normalised(corpus_emb).T
+        self.ranks = pessimistic_ranks(scores, np.array([where[s] for s, ok in zip(self.sentences2, positive) if ok]))
+        extra["mrr_at_10"] = retrieval_metrics(self.ranks)["mrr_at_10"]
         metrics.update(self.prefix_name_to_metrics(extra, self.name))
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         self.pair_cosines = cos
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad:
+            raise UserError(f"validation metric(s) {', '.join(bad)} are undefined (NaN) for this data",
+                            fix="the eval score needs negative pairs: set split.negatives_per_query >= 1")
         return {k: float(v) for k, v in metrics.items()}
 
-    @property
-    def score_key(self) -> str:
-        return f"{self.name}_spearman_cosine"
+    def _expanded(self, side: str, texts: list[str]) -> np.ndarray:
+        """The embeddings of `texts` from the last call's distinct texts of that side."""
+        unique = list(dict.fromkeys(self.sentences1 if side == "query" else self.sentences2))
+        index = {text: i for i, text in enumerate(unique)}
+        return self._embedded[side][[index[t] for t in texts]]
 
-    @property
-    def cosine_key(self) -> str:
-        return f"{self.name}_avg_cosine"
+    def pair_metrics(self, model: SentenceTransformer) -> dict[str, float]:
+        """eval_score, avg_cosine, mrr_at_10 and, with negative pairs, avg_cosine_negative and cosine_gap."""
+        metrics = self(model)
+        out = {"eval_score": metrics[SCORE_METRIC]}
+        for name in ("avg_cosine", "avg_cosine_negative", "cosine_gap", "mrr_at_10"):
+            if f"{EVAL_NAME}_{name}" in metrics:
+                out[name] = metrics[f"{EVAL_NAME}_{name}"]
+        return out

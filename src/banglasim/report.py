@@ -8,17 +8,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from banglasim import atomic
+from banglasim.paths import LIVE_METRICS_DIR, PARAMS_FILE, PLOT_FILE, REPORT_FILE, RUN_RECORD_FILE, TRAIN_METRICS
 
-LIVE_METRICS = Path("dvclive/plots/metrics")
-REPORT_FILE = Path("reports/training_report.md")
-PLOT_FILE = Path("reports/training_curves.png")
-RUN_RECORD_FILE = Path("reports/run_record.json")
-CURVES = ("train_loss", "eval_score", "avg_cosine")
+CURVES = ("train_loss", "eval_score", "avg_cosine", "val_mrr_at_10")
 COMPARED = ("mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10", "ndcg_at_10", "eval_score",
             "avg_cosine", "avg_cosine_negative", "cosine_gap")
 
 
-def read_series(folder: Path = LIVE_METRICS) -> dict[int, dict]:
+def read_series(folder: Path = LIVE_METRICS_DIR) -> dict[int, dict]:
     """DVCLive's .tsv series merged by step: {step: {metric: value, 'timestamp': ms}}."""
     by_step: dict[int, dict] = {}
     for tsv in sorted(folder.glob("*.tsv")):
@@ -41,7 +38,7 @@ def _plot(series: dict[int, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.4))
     for ax, name in zip(axes, CURVES):
         pts = [(s, v[name]) for s, v in series.items() if name in v]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o")
@@ -55,25 +52,32 @@ def _plot(series: dict[int, dict], path: Path) -> None:
     tmp.replace(path)
 
 
-def write_report(params: dict, evaluation: dict) -> None:
-    """Write reports/training_report.md and reports/training_curves.png from the run's own files."""
-    series = read_series()
-    record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8")) if RUN_RECORD_FILE.exists() else {}
-    train = json.loads(Path("metrics/train.json").read_text(encoding="utf-8"))
-    PLOT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    _plot(series, PLOT_FILE)
-    lines = ["# Training report", "", f"Published model: step {train['selected_step']} "
-             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.", "",
-             "## Results by evaluation step (from DVCLive)", "",
-             "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine |", "|---|---|---|---|---|---|"]
-    for step, v in series.items():
-        ts = datetime.fromtimestamp(v["timestamp"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") \
-            if "timestamp" in v else ""
-        lines.append(f"| {ts} | {_fmt(v.get('epoch'), 2)} | {step} | {_fmt(v.get('train_loss'))} | "
-                     f"{_fmt(v.get('eval_score'))} | {_fmt(v.get('avg_cosine'))} |")
-    lines += ["", f"![curves]({PLOT_FILE.name})", "", "## Base model vs tuned model (validation)", "",
-              f"{evaluation['n_queries']} questions searched against {evaluation['n_passages']} passages; "
-              "95% bootstrap intervals in brackets.", "", "| metric | base | tuned | delta |", "|---|---|---|---|"]
+def params_changes(used: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted names whose values differ between the params a run used and the current params file."""
+    changes = []
+    for key in sorted(set(used) | set(current)):
+        a, b = used.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += params_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"`{prefix}{key}`: run {json.dumps(a, ensure_ascii=False)}, "
+                           f"now {json.dumps(b, ensure_ascii=False)}")
+    return changes
+
+
+def _current_params(sections: list[str]) -> dict:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {s: raw.get(s) for s in sections}
+
+
+def _results_table(evaluation: dict) -> list[str]:
+    """Base vs tuned on one split, then MRR@10 per source."""
+    lines = ["| metric | base | tuned | delta |", "|---|---|---|---|"]
     base, tuned, delta = evaluation["base"], evaluation["tuned"], evaluation["delta"]
     for name in COMPARED:
         if name not in tuned:
@@ -88,6 +92,46 @@ def write_report(params: dict, evaluation: dict) -> None:
     lines += ["", "| source | base MRR@10 | tuned MRR@10 |", "|---|---|---|"]
     for src, v in evaluation["per_source"].items():
         lines.append(f"| {src} | {_fmt(v['base_mrr_at_10'])} | {_fmt(v['tuned_mrr_at_10'])} |")
-    lines += ["", "## Configuration (params.yaml)", "", "```json", json.dumps(params, indent=2, ensure_ascii=False),
-              "```", "", "## Run record", "", "```json", json.dumps(record, indent=2, ensure_ascii=False), "```", ""]
+    return lines
+
+
+def write_report(evaluation: dict) -> None:
+    """Write reports/training_report.md and reports/training_curves.png from the run's own files.
+
+    The configuration shown is the one the run record says trained the model, not today's params file;
+    any difference between the two is listed.
+    """
+    series = read_series()
+    record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8")) if RUN_RECORD_FILE.exists() else {}
+    train = json.loads(TRAIN_METRICS.read_text(encoding="utf-8"))
+    PLOT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    _plot(series, PLOT_FILE)
+    lines = ["# Training report", "", f"Published model: step {train['selected_step']} "
+             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.", "",
+             "## Results by evaluation step (from DVCLive)", "",
+             "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine | validation MRR@10 |",
+             "|---|---|---|---|---|---|---|"]
+    for step, v in series.items():
+        ts = datetime.fromtimestamp(v["timestamp"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") \
+            if "timestamp" in v else ""
+        lines.append(f"| {ts} | {_fmt(v.get('epoch'), 2)} | {step} | {_fmt(v.get('train_loss'))} | "
+                     f"{_fmt(v.get('eval_score'))} | {_fmt(v.get('avg_cosine'))} | {_fmt(v.get('val_mrr_at_10'))} |")
+    lines += ["", f"![curves]({PLOT_FILE.name})", ""]
+    for split, title in (("test", "test: passages no training or choice has seen"),
+                         ("validation", "validation: the split `train.select: best` chooses on")):
+        part = evaluation[split]
+        lines += [f"## Base model vs tuned model ({title})", "",
+                  f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the split "
+                  "(ties count against the right passage); 95% bootstrap intervals in brackets.", "",
+                  *_results_table(part), ""]
+    used = record.get("params", {})
+    changes = params_changes(used, _current_params(list(used)))
+    lines += ["", "## Configuration of the run (from the run record)", "",
+              f"Code revision: `{record.get('code_revision', 'unknown')}`.", ""]
+    if changes:
+        lines += [f"**The params file now differs from the params this model was trained with** "
+                  f"({len(changes)} value(s)); the model and its metrics are those of the run:", ""]
+        lines += [f"- {c}" for c in changes] + [""]
+    lines += ["```json", json.dumps(used, indent=2, ensure_ascii=False), "```", "",
+              "## Run record", "", "```json", json.dumps(record, indent=2, ensure_ascii=False), "```", ""]
     atomic.write_text(REPORT_FILE, "\n".join(lines))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from banglasim.paths import PREPARE_METRICS, SPLIT_METRICS
 
 PACKAGES = ("torch", "transformers", "sentence-transformers", "datasets", "accelerate", "dvc", "dvclive", "numpy")
 
@@ -30,23 +33,36 @@ def device_info() -> dict:
     return {"device": f"CPU: {cpu_name()}", "cuda": "none", "cpu_threads": torch.get_num_threads()}
 
 
-def data_counts(metrics_dir: Path = Path("metrics")) -> dict:
+def data_counts() -> dict:
     """Totals written by prepare and split (empty where a file is missing)."""
     counts: dict = {}
-    for name in ("prepare", "split"):
-        path = metrics_dir / f"{name}.json"
+    for name, path in (("prepare", PREPARE_METRICS), ("split", SPLIT_METRICS)):
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             counts[name] = data.get("total", data)
     return counts
 
 
-def collect(**run: object) -> dict:
-    """Everything a reviewer needs to trust a run; no field is left blank."""
+def code_revision() -> str:
+    """The git commit of the code, with `+changes` when the working tree differs from it ('unknown' without git)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if rev.returncode != 0:
+        return "unknown"
+    return rev.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def build_run_record(params: dict, **run: object) -> dict:
+    """Everything a reviewer needs to trust a run: versions, device, code revision, params, data counts."""
     versions = {"python": platform.python_version()}
     for pkg in PACKAGES:
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = "not installed"
-    return {"versions": versions, **device_info(), **run, "data": data_counts()}
+    return {"versions": versions, **device_info(), **run, "code_revision": code_revision(), "params": params,
+            "data": data_counts()}

@@ -1,4 +1,4 @@
-"""Stage `split`: train/validation split, grouped by passage so no passage sits on both sides.
+"""Stage `split`: train/validation/test split, grouped by passage so no passage sits in two of them.
 
 Writes data/splits/train.jsonl (anchor, positive), data/splits/validation.jsonl (scored query-passage
 pairs: own passage 1.0, passages of other documents 0.0) and metrics/split.json.
@@ -7,49 +7,53 @@ pairs: own passage 1.0, passages of other documents 0.0) and metrics/split.json.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from banglasim import atomic
-from banglasim.errors import UserError
+from banglasim.errors import UserError, stage_main
 from banglasim.params import load_params
-from banglasim.prepare import PREPARED_DIR
-
-SPLITS_DIR = Path("data/splits")
-METRICS_FILE = Path("metrics/split.json")
+from banglasim.paths import (EXAMPLES_FILE, PASSAGES_FILE, SPLIT_METRICS, SPLITS_DIR, TEST_FILE, TRAIN_FILE,
+                             VALIDATION_FILE)
 
 
-def split_examples(examples: list[dict], val_fraction: float, seed: int, group_by: str) -> tuple[list[dict], list[dict]]:
-    """Return (train, validation). Grouped: whole passages go to validation until it holds its share."""
+def split_examples(examples: list[dict], val_fraction: float, test_fraction: float, seed: int,
+                   group_by: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """Return (train, validation, test). Grouped: whole passages go to validation, then to test, until each
+    holds its share of the questions; at least one passage always stays in train."""
     rng = random.Random(seed)
     n_val = max(1, round(val_fraction * len(examples)))
+    n_test = max(1, round(test_fraction * len(examples)))
     if group_by == "none":
         order = list(examples)
         rng.shuffle(order)
-        return order[n_val:], order[:n_val]
+        return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
     by_passage: dict[str, list[dict]] = {}
     for ex in examples:
         by_passage.setdefault(ex["passage_id"], []).append(ex)
     pids = sorted(by_passage)
-    if len(pids) < 2:
-        raise UserError(
-            "split.group_by: passage needs at least 2 distinct passages, found " + str(len(pids)),
-            fix="add data, or set split.group_by: none",
-        )
+    if len(pids) < 3:
+        raise UserError(f"split.group_by: passage needs at least 3 distinct passages (train, validation, test), "
+                        f"found {len(pids)}", fix="add data, or set split.group_by: none")
     rng.shuffle(pids)
-    val_pids: set[str] = set()
-    taken = 0
+    held: list[set[str]] = [set(), set()]
+    side, taken = 0, 0
     for pid in pids[:-1]:  # the last passage always stays in train
-        if taken >= n_val:
+        if side == 0 and taken >= n_val:
+            side, taken = 1, 0
+        if side == 1 and taken >= n_test:
             break
-        val_pids.add(pid)
+        held[side].add(pid)
         taken += len(by_passage[pid])
-    train = [ex for ex in examples if ex["passage_id"] not in val_pids]
-    val = [ex for ex in examples if ex["passage_id"] in val_pids]
-    return train, val
+    if not held[1]:
+        raise UserError(f"too few passages to hold out a test split ({len(pids)} passages)",
+                        fix="add data, or lower split.val_fraction")
+    val = [ex for ex in examples if ex["passage_id"] in held[0]]
+    test = [ex for ex in examples if ex["passage_id"] in held[1]]
+    train = [ex for ex in examples if ex["passage_id"] not in held[0] | held[1]]
+    return train, val, test
 
 
 def scored_pairs(val: list[dict], passages: dict[str, str], negatives: int, seed: int) -> list[dict]:
-    """Each validation query with its own passage (1.0) and `negatives` other passages (0.0), seeded."""
+    """Each held-out query with its own passage (1.0) and `negatives` other passages of the same split (0.0)."""
     rng = random.Random(seed)
     val_pids = sorted({ex["passage_id"] for ex in val})
     all_pids = sorted(passages)
@@ -64,32 +68,39 @@ def scored_pairs(val: list[dict], passages: dict[str, str], negatives: int, seed
     return rows
 
 
-def run(params_path: str = "params.yaml") -> None:
+def run(params_path: str) -> None:
     cfg = load_params(params_path, ("split",))["split"]
     try:
-        examples = atomic.read_jsonl(PREPARED_DIR / "examples.jsonl")
-        passages = {p["passage_id"]: p["text"] for p in atomic.read_jsonl(PREPARED_DIR / "passages.jsonl")}
+        examples = atomic.read_jsonl(EXAMPLES_FILE)
+        passages = {p["passage_id"]: p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)}
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename}: not found", fix="run the prepare stage first (dvc repro prepare)") from None
-    if len(examples) < 2:
-        raise UserError(f"{PREPARED_DIR}/examples.jsonl has {len(examples)} example(s); a split needs at least 2")
-    train, val = split_examples(examples, cfg["val_fraction"], cfg["seed"], cfg["group_by"])
-    pairs = scored_pairs(val, passages, cfg["negatives_per_query"], cfg["seed"])
+    if len(examples) < 3:
+        raise UserError(f"{EXAMPLES_FILE} has {len(examples)} example(s); a split needs at least 3")
+    train, val, test = split_examples(examples, cfg["val_fraction"], cfg["test_fraction"], cfg["seed"],
+                                      cfg["group_by"])
+    val_pairs = scored_pairs(val, passages, cfg["negatives_per_query"], cfg["seed"])
+    test_pairs = scored_pairs(test, passages, cfg["negatives_per_query"], cfg["seed"] + 1)
     train_rows = [{"anchor": ex["query"], "positive": passages[ex["passage_id"]], "query_id": ex["query_id"],
-                   "passage_id": ex["passage_id"], "source": ex["source"]} for ex in train]
-    train_pids = {ex["passage_id"] for ex in train}
-    val_pids = {ex["passage_id"] for ex in val}
+                   "passage_id": ex["passage_id"], "source": ex["source"], "answer": ex.get("answer")}
+                  for ex in train]
+    pids = {name: {ex["passage_id"] for ex in rows} for name, rows in (("train", train), ("val", val), ("test", test))}
     metrics = {
-        "train_examples": len(train),
-        "val_queries": len(val),
-        "val_pairs": len(pairs),
-        "train_passages": len(train_pids),
-        "val_passages": len(val_pids),
-        "val_passages_in_train": len(val_pids & train_pids),
+        "train_examples": len(train), "val_queries": len(val), "test_queries": len(test),
+        "val_pairs": len(val_pairs), "test_pairs": len(test_pairs),
+        "train_passages": len(pids["train"]), "val_passages": len(pids["val"]), "test_passages": len(pids["test"]),
+        "val_passages_in_train": len(pids["val"] & pids["train"]),
+        "test_passages_in_train": len(pids["test"] & pids["train"]),
+        "test_passages_in_validation": len(pids["test"] & pids["val"]),
     }
     with atomic.atomic_dir(SPLITS_DIR) as out:
-        (out / "train.jsonl").write_text(atomic.jsonl_text(train_rows), encoding="utf-8")
-        (out / "validation.jsonl").write_text(atomic.jsonl_text(pairs), encoding="utf-8")
-    atomic.write_json(METRICS_FILE, metrics)
-    print(f"split ({cfg['group_by']}): {len(train)} train, {len(val)} validation queries, {len(pairs)} scored pairs, "
-          f"{metrics['val_passages_in_train']} validation passages also in train")
+        (out / TRAIN_FILE.name).write_text(atomic.jsonl_text(train_rows), encoding="utf-8")
+        (out / VALIDATION_FILE.name).write_text(atomic.jsonl_text(val_pairs), encoding="utf-8")
+        (out / TEST_FILE.name).write_text(atomic.jsonl_text(test_pairs), encoding="utf-8")
+    atomic.write_json(SPLIT_METRICS, metrics)
+    print(f"split ({cfg['group_by']}): {len(train)} train, {len(val)} validation, {len(test)} test questions; "
+          f"{metrics['val_passages_in_train'] + metrics['test_passages_in_train']} held-out passages also in train")
+
+
+if __name__ == "__main__":
+    stage_main(run)

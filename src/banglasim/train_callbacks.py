@@ -1,15 +1,11 @@
-"""Trainer callbacks: when to evaluate, what DVCLive records, and which checkpoints are complete."""
+"""Trainer callbacks: when to evaluate and what DVCLive records."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-COMPLETE_MARKER = "COMPLETE"
-SCORE_KEY = "eval_val_spearman_cosine"
-COSINE_KEY = "eval_val_avg_cosine"
+from banglasim.evaluators import TRAINER_COSINE_KEY, TRAINER_MRR_KEY, TRAINER_SCORE_KEY
 
 
 def eval_steps(max_steps: int, epochs: int, evals_per_epoch: int) -> list[int]:
@@ -39,13 +35,16 @@ class EvalSchedule(TrainerCallback):
 
 
 def series_from_history(log_history: list[dict]) -> list[dict]:
-    """One row per evaluation step: step, epoch, eval_score, avg_cosine, train_loss (mean since last eval)."""
+    """One row per evaluation step: step, epoch, eval_score, avg_cosine, val_mrr_at_10 and train_loss (the mean
+    since the last evaluation)."""
     losses = {e["step"]: e["loss"] for e in log_history if "loss" in e}
     rows = []
     for entry in log_history:
-        if SCORE_KEY in entry:
+        if TRAINER_SCORE_KEY in entry:
             row = {"step": entry["step"], "epoch": round(float(entry.get("epoch") or 0.0), 4),
-                   "eval_score": entry[SCORE_KEY], "avg_cosine": entry[COSINE_KEY]}
+                   "eval_score": entry[TRAINER_SCORE_KEY], "avg_cosine": entry[TRAINER_COSINE_KEY]}
+            if TRAINER_MRR_KEY in entry:
+                row["val_mrr_at_10"] = entry[TRAINER_MRR_KEY]
             if entry["step"] in losses:
                 row["train_loss"] = losses[entry["step"]]
             rows.append(row)
@@ -63,7 +62,7 @@ class LiveMetrics(TrainerCallback):
         if self.live is None:
             return
         self.live.step = row["step"]
-        for name in ("eval_score", "avg_cosine", "train_loss", "epoch"):
+        for name in ("eval_score", "avg_cosine", "val_mrr_at_10", "train_loss", "epoch"):
             if name in row:
                 self.live.log_metric(name, row[name], timestamp=True)
         self.live.next_step()
@@ -83,21 +82,3 @@ class LiveMetrics(TrainerCallback):
             return  # never log one step twice
         self.series.append(row)
         self._log(row)
-
-
-class CheckpointMarker(TrainerCallback):
-    """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones)."""
-
-    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
-        if args.process_index == 0:
-            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():
-                (ckpt / COMPLETE_MARKER).write_text(f"{state.global_step}\n")
-
-
-def completed_checkpoints(output_dir: Path) -> list[Path]:
-    """Checkpoints of a run folder that were fully written, oldest first."""
-    if not output_dir.is_dir():
-        return []
-    found = [p for p in output_dir.glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))

