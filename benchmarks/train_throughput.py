@@ -188,7 +188,8 @@ def main() -> None:
     steps = trainer.state.global_step
 
     def line(name: str, seconds: float, eval_seconds: float, score: float) -> str:
-        return (f"{name}: {n_pairs / seconds:6.2f} pairs/s ({seconds:6.1f} s: {seconds - eval_seconds:6.1f} s training, "
+        return (f"{name}: {n_pairs / seconds:6.2f} pairs/s ({seconds:6.1f} s: "
+                f"{seconds - eval_seconds:6.1f} s training, "
                 f"{eval_seconds:5.1f} s evaluating; {(seconds - eval_seconds) / steps:5.2f} s/step training only)  "
                 f"final eval score {score:.4f}")
 

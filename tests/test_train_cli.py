@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from conftest import banglasim, dvc
+from conftest import banglasim, dvc, git, make_repo_copy
 from data_helpers import edit_params
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, tiny_model_dir):
+    """A repo copy with every stage before train done (shared: each case restores params.yaml)."""
+    path = make_repo_copy(tmp_path_factory.mktemp("train-cli") / "repo", tiny_model_dir)
+    dvc("repro", "mine", cwd=path)
+    return path
 
 
 @pytest.mark.parametrize(("section", "key", "value", "named"), [
@@ -15,13 +23,13 @@ pytestmark = pytest.mark.e2e
     ("train", "learning_rate", -1.0, "train.learning_rate"),
     ("train", "batch_size", 0, "train.batch_size"),
 ])
-def test_bad_train_param_writes_nothing(repo_copy, section, key, value, named):
-    repo = repo_copy
-    dvc("repro", "mine", cwd=repo)
+def test_bad_train_param_writes_nothing(repo, section, key, value, named):
     before = {p: p.read_bytes() for p in (repo / "dvclive").rglob("*") if p.is_file()}
     edit_params(repo, **{f"{section}__{key}": value})
-
-    proc = banglasim("train", cwd=repo, check=False)
+    try:
+        proc = banglasim("train", cwd=repo, check=False)
+    finally:
+        git("checkout", "--", "params.yaml", cwd=repo)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

@@ -80,7 +80,8 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         self.ranks = np.zeros(0, dtype=int)  # of each positive pair's query, in pair order
 
     @classmethod
-    def from_file(cls, path: str, batch_size: int = 32, prompts: dict[str, str] | None = None) -> PairSimilarityEvaluator:
+    def from_file(cls, path: str, batch_size: int = 32,
+                  prompts: dict[str, str] | None = None) -> PairSimilarityEvaluator:
         rows = atomic.read_jsonl(path)
         return cls([r["query"] for r in rows], [r["passage"] for r in rows], [float(r["score"]) for r in rows],
                    batch_size=batch_size, prompts=prompts)

@@ -35,8 +35,8 @@ class RawRecord:
     original_id: str
     title: str
     where: str  # where in the file: "data[0].paragraphs[1].qas[2]", "line 7", "row 3"
-    problem: str | None = None
-    entry: str = ""  # the passage entry it belongs to ("data[0].paragraphs[1]"); flat files: none  # set by the reader when the record itself is malformed
+    problem: str | None = None  # set by the reader when the record itself is malformed
+    entry: str = ""  # the passage entry it belongs to ("data[0].paragraphs[1]"); flat files: none
 
 
 class FileProblem(Exception):
@@ -112,11 +112,9 @@ def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise FileProblem(
-            "malformed_json",
-            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            "fix the JSON syntax (python -m json.tool FILE shows the spot)",
-        ) from None
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    raise FileProblem("malformed_json", f"malformed JSON at {where}",
+                      "fix the JSON syntax (python -m json.tool FILE shows the spot)")
 
 
 def _bad_schema(detail: str) -> FileProblem:

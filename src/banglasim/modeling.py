@@ -39,7 +39,8 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
     path = resolve_model_name(name)
     is_local = Path(path).exists()
     if not is_local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise UserError(f"model.name '{name}' is not an existing folder", fix="point model.name at a saved model folder")
+        raise UserError(f"model.name '{name}' is not an existing folder",
+                        fix="point model.name at a saved model folder")
     try:
         model = SentenceTransformer(path, device=device, local_files_only=is_local)
     except (OSError, ValueError) as exc:

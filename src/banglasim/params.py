@@ -67,7 +67,8 @@ def _float_open(lo: float, hi: float | None = None) -> tuple[Check, str]:
 
 def _choice(*options: Any) -> tuple[Check, str]:
     # type too: 1 == True in Python, but `cache_frozen: 1` is not a boolean
-    return (lambda v: any(v == o and type(v) is type(o) for o in options)), "one of " + ", ".join(repr(o) for o in options)
+    allowed = "one of " + ", ".join(repr(o) for o in options)
+    return (lambda v: any(v == o and type(v) is type(o) for o in options)), allowed
 
 
 def _bool() -> tuple[Check, str]:

@@ -18,9 +18,7 @@ PREPARED_DIR = Path("data/prepared")
 PASSAGES_FILE = PREPARED_DIR / "passages.jsonl"
 EXAMPLES_FILE = PREPARED_DIR / "examples.jsonl"
 SPLITS_DIR = Path("data/splits")
-TRAIN_FILE = SPLITS_DIR / "train.jsonl"
-VALIDATION_FILE = SPLITS_DIR / "validation.jsonl"
-TEST_FILE = SPLITS_DIR / "test.jsonl"
+TRAIN_FILE, VALIDATION_FILE, TEST_FILE = (SPLITS_DIR / f"{split}.jsonl" for split in ("train", "validation", "test"))
 MINED_DIR = Path("data/mined")
 MINED_TRAIN_FILE = MINED_DIR / "train.jsonl"  # train.jsonl with hard negatives, written by the `mine` stage
 
@@ -29,13 +27,10 @@ BASE_MODEL_DIR = Path("models/base")  # the base model of model.name, materialis
 MODEL_DIR = Path("models/model")
 CHECKPOINT_ROOT = Path(".checkpoints")
 
-# metrics, DVCLive and reports
+# metrics (one file per stage that writes them), DVCLive and reports
 METRICS_DIR = Path("metrics")
-PREPARE_METRICS = METRICS_DIR / "prepare.json"
-SPLIT_METRICS = METRICS_DIR / "split.json"
-MINE_METRICS = METRICS_DIR / "mine.json"
-TRAIN_METRICS = METRICS_DIR / "train.json"
-EVALUATE_METRICS = METRICS_DIR / "evaluate.json"
+PREPARE_METRICS, SPLIT_METRICS, MINE_METRICS, TRAIN_METRICS, EVALUATE_METRICS = (
+    METRICS_DIR / f"{stage}.json" for stage in ("prepare", "split", "mine", "train", "evaluate"))
 LIVE_DIR = Path("dvclive")
 LIVE_METRICS_FILE = LIVE_DIR / "metrics.json"
 LIVE_PARAMS_FILE = LIVE_DIR / "params.yaml"  # the run the DVCLive series belong to

@@ -88,11 +88,29 @@ def _results_table(evaluation: dict) -> list[str]:
             if f"{name}_ci_low" in side:
                 cell += f" [{_fmt(side[name + '_ci_low'])}, {_fmt(side[name + '_ci_high'])}]"
             cells.append(cell)
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {delta[name]:+.4f} |")
+        change = f"{delta[name]:+.4f}"
+        if f"{name}_ci_low" in delta:
+            change += f" [{delta[name + '_ci_low']:+.4f}, {delta[name + '_ci_high']:+.4f}]"
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {change} |")
     lines += ["", "| source | base MRR@10 | tuned MRR@10 |", "|---|---|---|"]
     for src, v in evaluation["per_source"].items():
         lines.append(f"| {src} | {_fmt(v['base_mrr_at_10'])} | {_fmt(v['tuned_mrr_at_10'])} |")
     return lines
+
+
+def verdict(part: dict) -> str:
+    """One sentence on what fine-tuning did to MRR@10 on a split, judged by the paired 95% interval of the change."""
+    b, t, d = part["base"], part["tuned"], part["delta"]
+    text = f"MRR@10 went from {b['mrr_at_10']:.4f} (base) to {t['mrr_at_10']:.4f} (tuned), {d['mrr_at_10']:+.4f}"
+    if "mrr_at_10_ci_low" not in d:
+        return text + " (no interval: evaluate.bootstrap_samples is 0)."
+    lo, hi = d["mrr_at_10_ci_low"], d["mrr_at_10_ci_high"]
+    ci = f"95% interval of the change [{lo:+.4f}, {hi:+.4f}] (paired bootstrap over {part['n_queries']} questions)"
+    if lo > 0:
+        return f"{text}; {ci}: fine-tuning improved retrieval."
+    if hi < 0:
+        return f"{text}; {ci}: fine-tuning made retrieval worse."
+    return f"{text}; {ci} includes 0: no change these questions can tell apart from chance."
 
 
 def write_report(evaluation: dict) -> None:
@@ -122,8 +140,9 @@ def write_report(evaluation: dict) -> None:
         part = evaluation[split]
         lines += [f"## Base model vs tuned model ({title})", "",
                   f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the split "
-                  "(ties count against the right passage); 95% bootstrap intervals in brackets.", "",
-                  *_results_table(part), ""]
+                  "(ties count against the right passage); 95% bootstrap intervals in brackets (for the change: "
+                  "paired, the same resampled questions for both models).", "",
+                  f"**{verdict(part)}**", "", *_results_table(part), ""]
     used = record.get("params", {})
     changes = params_changes(used, _current_params(list(used)))
     lines += ["", "## Configuration of the run (from the run record)", "",

@@ -85,7 +85,8 @@ def load_search_model(model_dir: Path):
                         fix="pass --model a folder saved by the train stage (models/model), or rerun it") from None
     except Exception as exc:  # corrupt weights: safetensors/torch raise their own types
         raise UserError(f"--model '{model_dir}' could not be loaded: {type(exc).__name__}: {exc}",
-                        fix="its files are damaged: rerun the train stage (dvc repro -f train) or `dvc checkout`") from None
+                        fix="its files are damaged: rerun the train stage (dvc repro -f train) "
+                            "or restore them (dvc checkout)") from None
 
 
 def search(question: str, model_dir: Path, corpus: str | None, top_k: int, cache_dir: Path) -> tuple[list[dict], bool]:

@@ -97,73 +97,90 @@ def _record_problem(rec: RawRecord, max_chars: int) -> str | None:
     return None
 
 
+class _SourceReader:
+    """The records and counts of one source folder, file by file (see read_source)."""
+
+    def __init__(self, folder: str, label: str, on_error: str, max_chars: int) -> None:
+        self.folder, self.path, self.label = folder, Path(folder), label
+        self.on_error, self.max_chars = on_error, max_chars
+        self.counts = SourceCounts()
+        self.records: list[dict] = []
+        self.normalized: dict[str, str] = {}  # raw passage -> normalised (a passage recurs once per question)
+        self.entries_seen: set[tuple[str, str]] = set()  # (file, paragraph or passage id): one per passage entry
+
+    def fail_or_skip(self, reason: str, message: str, fix: str) -> None:
+        if self.on_error == "fail":
+            raise UserError(message, fix=f"{fix}; or set prepare.on_error: skip to count and skip it")
+        self.counts.skip(reason)
+
+    def data_files(self) -> list[Path]:
+        """The folder's data files; other files and bad links are listed (bad links failed or counted)."""
+        c = self.counts
+        data_files, other_files, bad_links = list_files(self.path)
+        c.files_skipped = len(other_files)
+        c.skipped_files = [f"{self.label}/{p.relative_to(self.path).as_posix()}" for p in other_files]
+        for link, reason in bad_links:
+            rel = link.relative_to(self.path).as_posix()
+            self.fail_or_skip(reason, f"{self.folder}/{rel}: {reason.replace('_', ' ')}", LINK_FIXES[reason])
+            c.skipped_files.append(f"{self.label}/{rel}")
+        if not data_files:
+            raise UserError(f"source folder '{self.folder}' has no data files (.json, .jsonl, .csv, .tsv)",
+                            fix=f"put the QA files there, or remove data.sources.{self.label}")
+        return data_files
+
+    def read_file(self, file: Path) -> None:
+        rel = f"{self.folder}/{file.relative_to(self.path).as_posix()}"  # as the user names it in data.sources
+        try:
+            raw = read_records(file)
+        except FileProblem as exc:
+            self.fail_or_skip(exc.reason, f"{rel}: {exc.message}", exc.fix)
+            self.counts.files_rejected += 1
+            return
+        self.counts.files_read += 1
+        for rec in raw:
+            problem = _record_problem(rec, self.max_chars)
+            if problem:
+                where = f"{rel}, record {rec.where} (id {rec.original_id or '?'})"
+                self.fail_or_skip(problem, f"{where}: {problem.replace('_', ' ')}", RECORD_FIXES[problem])
+            else:
+                self.add_record(rel, rec)
+
+    def add_record(self, rel: str, rec: RawRecord) -> None:
+        c = self.counts
+        passage = self.normalized.get(rec.passage)
+        if passage is None:
+            passage = self.normalized[rec.passage] = normalize(rec.passage)
+        pid = passage_id(passage)
+        c.questions += 1
+        entry = (rel, rec.entry or pid)
+        new_entry = entry not in self.entries_seen
+        if new_entry:
+            self.entries_seen.add(entry)
+            c.passages += 1
+        if rec.answer is None:
+            c.no_answer += 1
+        elif rec.answer not in rec.passage:  # verbatim, as a SQuAD span must be
+            c.answers_not_found += 1
+        self.records.append({"question": normalize(rec.question), "passage_id": pid, "passage": passage,
+                             "title": normalize(rec.title), "file": rel, "new_entry": new_entry,
+                             "original_id": rec.original_id, "answer": normalize(rec.answer) if rec.answer else None})
+
+
 def read_source(folder: str, label: str, on_error: str, max_chars: int,
                 params_path: str = "params.yaml") -> tuple[list[dict], SourceCounts]:
     """Read, validate and normalise every data file under one source folder: (records in file order, counts).
 
     Raises UserError on the first problem when on_error is 'fail'; counts and skips it when 'skip'.
     """
-    path = Path(folder)
-    if not path.is_dir():
+    if not Path(folder).is_dir():
         raise UserError(f"{params_path}: param data.sources.{label} = '{folder}' is not an existing folder",
                         fix="point it at a folder of SQuAD-style JSON, JSON Lines or CSV/TSV files")
-    c = SourceCounts()
-    data_files, other_files, bad_links = list_files(path)
-    c.files_skipped = len(other_files)
-    c.skipped_files = [f"{label}/{p.relative_to(path).as_posix()}" for p in other_files]
-    for link, reason in bad_links:
-        rel = f"{folder}/{link.relative_to(path).as_posix()}"
-        if on_error == "fail":
-            raise UserError(f"{rel}: {reason.replace('_', ' ')}",
-                            fix=f"{LINK_FIXES[reason]}; or set prepare.on_error: skip to count and skip it")
-        c.skip(reason)
-        c.skipped_files.append(f"{label}/{link.relative_to(path).as_posix()}")
-    if not data_files:
-        raise UserError(f"source folder '{folder}' has no data files (.json, .jsonl, .csv, .tsv)",
-                        fix=f"put the QA files there, or remove data.sources.{label}")
-    records: list[dict] = []
-    normalized: dict[str, str] = {}  # raw passage -> normalised (a passage recurs once per question)
-    entries_seen: set[tuple[str, str]] = set()  # (file, paragraph or passage id): one per passage entry
-    for file in data_files:
-        rel = f"{folder}/{file.relative_to(path).as_posix()}"  # as the user names it in data.sources
-        try:
-            raw = read_records(file)
-        except FileProblem as exc:
-            if on_error == "fail":
-                raise UserError(f"{rel}: {exc.message}", fix=f"{exc.fix}; or set prepare.on_error: skip") from None
-            c.files_rejected += 1
-            c.skip(exc.reason)
-            continue
-        c.files_read += 1
-        for rec in raw:
-            problem = _record_problem(rec, max_chars)
-            if problem:
-                if on_error == "fail":
-                    raise UserError(f"{rel}, record {rec.where} (id {rec.original_id or '?'}): {problem.replace('_', ' ')}",
-                                    fix=f"{RECORD_FIXES[problem]}; or set prepare.on_error: skip to count and skip it")
-                c.skip(problem)
-                continue
-            passage = normalized.get(rec.passage)
-            if passage is None:
-                passage = normalized[rec.passage] = normalize(rec.passage)
-            pid = passage_id(passage)
-            c.questions += 1
-            entry = (rel, rec.entry or pid)
-            new_entry = entry not in entries_seen
-            if new_entry:
-                entries_seen.add(entry)
-                c.passages += 1
-            if rec.answer is None:
-                c.no_answer += 1
-            elif rec.answer not in rec.passage:  # verbatim, as a SQuAD span must be
-                c.answers_not_found += 1
-            records.append({"question": normalize(rec.question), "passage_id": pid, "passage": passage,
-                            "title": normalize(rec.title), "file": rel, "new_entry": new_entry,
-                            "original_id": rec.original_id,
-                            "answer": normalize(rec.answer) if rec.answer else None})
-    if c.questions == 0 and on_error == "fail":
+    reader = _SourceReader(folder, label, on_error, max_chars)
+    for file in reader.data_files():
+        reader.read_file(file)
+    if reader.counts.questions == 0 and on_error == "fail":
         raise UserError(f"source folder '{folder}' yielded no usable question", fix="check its files")
-    return records, c
+    return reader.records, reader.counts
 
 
 def merge_sources(sources: dict[str, tuple[list[dict], SourceCounts]]) -> tuple[dict[str, dict], list[dict]]:
@@ -201,7 +218,8 @@ def merge_sources(sources: dict[str, tuple[list[dict], SourceCounts]]) -> tuple[
 def read_corpus(folder: str) -> list[dict]:
     """Passages of one folder in any format prepare reads, bad records skipped (for `search --corpus`)."""
     if not Path(folder).is_dir():
-        raise UserError(f"--corpus '{folder}' is not a folder", fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)")
+        raise UserError(f"--corpus '{folder}' is not a folder",
+                        fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)")
     label = Path(folder).resolve().name or "corpus"
     passages, _ = merge_sources({label: read_source(folder, label, "skip", 10**7)})
     return [passages[pid] for pid in sorted(passages)]

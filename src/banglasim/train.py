@@ -157,24 +157,31 @@ def train_and_publish(params: dict, run_dir: Path, is_main: bool) -> None:
     if not is_main:
         return
     # 5. choose the step, stage every output, publish them as one unit, drop other runs' checkpoints
-    history, steps = metrics_cb.series, trainer.state.global_step
-    selected = select_step(history, tp["select"])
-    publish.stage_model(model, run_dir, selected, steps, params, next(r for r in history if r["step"] == selected))
-    live.end()
-    stage = publish.staging_dir(run_dir)
-    atomic.write_json(stage / "train.json", {"run": run_dir.name, "selected_step": selected, "select": tp["select"],
-                                             "total_steps": steps, "eval_steps": [row["step"] for row in history]})
-    atomic.write_json(stage / "run_record.json", build_run_record(
-        params, run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall, 1),
-        seconds_per_step=round(wall / max(1, steps), 3), train_pairs=len(rows) * tp["epochs"],
+    publish_run(params, run_dir, trainer, metrics_cb.series, live, dict(
+        run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall, 1),
+        seconds_per_step=round(wall / max(1, trainer.state.global_step), 3), train_pairs=len(rows) * tp["epochs"],
         resumed_from=resume, frozen_cache=cache.stats() if cache is not None else None,
         in_batch_duplicates=duplicates, peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         processes=args.world_size, per_device_batch_size=tp["batch_size"],
         global_batch_size=tp["batch_size"] * args.world_size))
-    publish.commit(run_dir)
-    remove_other_runs(keep=run_dir, is_main=is_main)
-    print(f"train: {steps} steps in {wall:.1f}s; published step {selected} ({tp['select']}) to {MODEL_DIR}/")
 
+
+def publish_run(params: dict, run_dir: Path, trainer: CheckpointingTrainer, history: list[dict], live,
+                record: dict) -> None:
+    """Stage the chosen step's model, the DVCLive files, the train metrics and the run record; publish them."""
+    tp, steps = params["train"], trainer.state.global_step
+    selected = select_step(history, tp["select"])
+    publish.stage_model(trainer.model, run_dir, selected, steps, params,
+                        next(r for r in history if r["step"] == selected))
+    live.end()
+    stage = publish.staging_dir(run_dir)
+    atomic.write_json(stage / "train.json", {"run": run_dir.name, "selected_step": selected, "select": tp["select"],
+                                             "total_steps": steps, "eval_steps": [row["step"] for row in history]})
+    atomic.write_json(stage / "run_record.json", build_run_record(params, **record))
+    publish.commit(run_dir)
+    remove_other_runs(keep=run_dir, is_main=True)
+    print(f"train: {steps} steps in {record['wall_seconds']:.1f}s; published step {selected} ({tp['select']}) "
+          f"to {MODEL_DIR}/")
 
 if __name__ == "__main__":
     stage_main(run)
