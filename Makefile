@@ -32,7 +32,11 @@ test: setup
 
 bench: setup
 	python benchmarks/prepare_split_scale.py
-	python benchmarks/train_throughput.py
+	python benchmarks/e5_fidelity.py
+	python benchmarks/cache_memory.py
+	python benchmarks/train_throughput.py --precision fp32
+	python benchmarks/train_throughput.py --precision fp32 --model all-MiniLM-L6-v2
+	bash benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""Benchmark: prepare + split on 100,000 synthetic QA records across three sources.
+"""Benchmark: ingest + prepare + split on 100,000 synthetic QA records across three sources.
 
 Prints wall time and peak memory (max RSS of the stage processes). Not a test: figures only.
     python benchmarks/prepare_split_scale.py [--records 100000]
@@ -24,7 +24,7 @@ WORDS = ("বাংলা নদী শহর মানুষ বই গান �
          "স্কুল কলেজ বাজার রাস্তা সেতু নৌকা ট্রেন উৎসব কবিতা ছবি").split()
 
 
-def synth_sources(root: Path, records: int, per_passage: int = 5, seed: int = 0) -> list[str]:
+def synth_sources(root: Path, records: int, per_passage: int = 5, seed: int = 0) -> dict[str, str]:
     """Three SQuAD-style source folders holding `records` questions in all."""
     rng = random.Random(seed)
     sources = []
@@ -42,7 +42,7 @@ def synth_sources(root: Path, records: int, per_passage: int = 5, seed: int = 0)
         (folder / "qa.json").write_text(json.dumps({"version": "synthetic", "data": [
             {"title": f"t{i}", "paragraphs": [para]} for i, para in enumerate(paragraphs)]}, ensure_ascii=False))
         sources.append(f"data/raw/S{s}")
-    return sources
+    return {f"S{i}": folder for i, folder in enumerate(sources)}
 
 
 def main() -> None:
@@ -57,15 +57,15 @@ def main() -> None:
         params["prepare"]["num_samples"] = args.records
         (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
         times = {}
-        for stage in ("prepare", "split"):
+        for stage in ("ingest", "prepare", "split"):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "banglasim", stage], cwd=work, check=True, stdout=subprocess.DEVNULL)
             times[stage] = time.perf_counter() - start
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         counts = json.loads((work / "metrics" / "prepare.json").read_text())["total"]
         print(f"records: {counts['questions']:,} questions, {counts['distinct_passages']:,} passages, 3 sources")
-        print(f"prepare: {times['prepare']:.1f} s   split: {times['split']:.1f} s   "
-              f"total: {sum(times.values()):.1f} s")
+        print(f"ingest (3 sources): {times['ingest']:.1f} s   prepare: {times['prepare']:.1f} s   "
+              f"split: {times['split']:.1f} s   total: {sum(times.values()):.1f} s")
         print(f"peak memory (max RSS of one stage process): {peak_mib:,.0f} MiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -6,12 +6,19 @@ import json
 from pathlib import Path
 
 from banglasim.modeling import BUILTIN_MODELS, hub_id
+from banglasim.paths import BASE_MODEL_DIR
 from banglasim.run_record import data_counts
 
 
 def base_model_name(name: str) -> str:
     """The base model as a reader knows it (a built-in one by its hub id and where the copy came from)."""
     return f"{hub_id(name)} (an offline copy shipped in a PyPI package)" if name in BUILTIN_MODELS else name
+
+
+def base_provenance() -> dict:
+    """models/base/provenance.json, written by the base_model stage ({} when missing)."""
+    path = BASE_MODEL_DIR / "provenance.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def append_project_section(readme: Path, params: dict, step: int, row: dict) -> None:
@@ -24,12 +31,13 @@ def append_project_section(readme: Path, params: dict, step: int, row: dict) -> 
         "## Fine-tuning in this project (banglasim)",
         "",
         f"- Base model: `{base}`",
+        f"- Where its weights came from: `{json.dumps(base_provenance(), ensure_ascii=False)}`",
         f"- Published checkpoint: step {step} (`train.select: {params['train']['select']}`)",
         f"- Model params: `{json.dumps(mp, ensure_ascii=False)}`",
         f"- Train params: `{json.dumps(params['train'], ensure_ascii=False)}`",
         f"- Data counts: `{json.dumps(counts, ensure_ascii=False)}`",
         f"- Validation at the published step: eval score (cosine Spearman) {row['eval_score']:.4f}, "
-        f"average query-passage cosine {row['avg_cosine']:.4f}"
+        f"average query-passage cosine {row['avg_cosine']:.4f}, MRR@10 {row.get('val_mrr_at_10', float('nan')):.4f}"
         + (f", train loss {row['train_loss']:.4f}" if "train_loss" in row else ""),
         "- Base vs tuned retrieval metrics (MRR@10, Recall@k, nDCG@10) with 95% intervals: "
         "`metrics/evaluate.json` and `reports/training_report.md` of the run.",
