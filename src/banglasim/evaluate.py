@@ -20,8 +20,8 @@ from scipy.stats import spearmanr
 from sentence_transformers import SentenceTransformer
 
 from banglasim import atomic
-from banglasim.errors import UserError, stage_main
-from banglasim.evaluators import PairSimilarityEvaluator, retrieval_metrics
+from banglasim.errors import UserError, require_inputs, stage_main
+from banglasim.evaluators import PairSimilarityEvaluator, reciprocal_ranks, retrieval_metrics
 from banglasim.modeling import load_model
 from banglasim.params import load_params
 from banglasim.progress import quiet_library_bars
@@ -37,7 +37,7 @@ def bootstrap_ci(ranks: np.ndarray, pair_query: np.ndarray, pair_cos: np.ndarray
     if samples == 0:
         return {}
     rng = np.random.default_rng(seed)
-    rr = np.where(ranks <= 10, 1.0 / ranks, 0.0)
+    rr = reciprocal_ranks(ranks)
     pairs_of = [np.flatnonzero(pair_query == i) for i in range(len(ranks))]
     mrr, score = np.empty(samples), np.empty(samples)
     for b in range(samples):
@@ -53,7 +53,7 @@ def bootstrap_ci(ranks: np.ndarray, pair_query: np.ndarray, pair_cos: np.ndarray
 
 def paired_delta_ci(base_ranks: np.ndarray, tuned_ranks: np.ndarray, samples: int, seed: int) -> tuple[float, float]:
     """95% interval of tuned minus base MRR@10, resampling the questions once for both (a paired bootstrap)."""
-    diff = np.where(tuned_ranks <= 10, 1.0 / tuned_ranks, 0.0) - np.where(base_ranks <= 10, 1.0 / base_ranks, 0.0)
+    diff = reciprocal_ranks(tuned_ranks) - reciprocal_ranks(base_ranks)
     rng = np.random.default_rng(seed)
     means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(samples)]
     low, high = np.percentile(means, [2.5, 97.5])
@@ -69,9 +69,7 @@ def score_model(model: SentenceTransformer, rows: list[dict], cfg: dict,
     if [r["query_id"] for r in positives] != query_ids:
         raise UserError("the split file must hold exactly one positive pair (score 1.0) per question, first",
                         fix="rerun the split stage (dvc repro split)")
-    evaluator = PairSimilarityEvaluator([r["query"] for r in rows], [r["passage"] for r in rows],
-                                        [float(r["score"]) for r in rows], batch_size=cfg["batch_size"],
-                                        prompts=prompts)
+    evaluator = PairSimilarityEvaluator.from_rows(rows, batch_size=cfg["batch_size"], prompts=prompts)
     pair = evaluator.pair_metrics(model)
     ranks = evaluator.ranks
     out = {**retrieval_metrics(ranks), **{k: v for k, v in pair.items() if k != "mrr_at_10"}}
@@ -116,10 +114,8 @@ def _finite(result: dict, path: str = "") -> None:
 def run(params_path: str) -> None:
     quiet_library_bars()
     cfg = load_params(params_path, ("evaluate",))["evaluate"]
-    for f, stage in ((TEST_FILE, "split"), (VALIDATION_FILE, "split"), (MODEL_DIR / "modules.json", "train"),
-                     (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model")):
-        if not f.exists():
-            raise UserError(f"{f}: not found", fix=f"run the {stage} stage first (dvc repro {stage})")
+    require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (MODEL_DIR / "modules.json", "train"),
+                    (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model")])
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
     mp, prompts = record["params"]["model"], record["prompts"]
     base = load_model(str(BASE_MODEL_DIR), mp["max_seq_length"], mp["pooling"])

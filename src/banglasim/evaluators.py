@@ -17,7 +17,6 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-from banglasim import atomic
 from banglasim.errors import UserError
 
 EVAL_NAME = "val"
@@ -52,10 +51,14 @@ def pessimistic_ranks(scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
     return (scores >= own[:, None]).sum(axis=1)
 
 
+def reciprocal_ranks(ranks: np.ndarray) -> np.ndarray:
+    """Each query's contribution to MRR@10: 1/rank within the top 10, else 0."""
+    return np.where(ranks <= 10, 1.0 / ranks, 0.0)
+
+
 def retrieval_metrics(ranks: np.ndarray) -> dict[str, float]:
     """MRR@10, Recall@1/5/10 and nDCG@10 for one relevant passage per query."""
-    rr = np.where(ranks <= 10, 1.0 / ranks, 0.0)
-    out = {"mrr_at_10": float(rr.mean())}
+    out = {"mrr_at_10": float(reciprocal_ranks(ranks).mean())}
     for k in RECALL_AT:
         out[f"recall_at_{k}"] = float((ranks <= k).mean())
     out["ndcg_at_10"] = float(np.where(ranks <= 10, 1.0 / np.log2(ranks + 1), 0.0).mean())
@@ -80,9 +83,9 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         self.ranks = np.zeros(0, dtype=int)  # of each positive pair's query, in pair order
 
     @classmethod
-    def from_file(cls, path: str, batch_size: int = 32,
+    def from_rows(cls, rows: list[dict], batch_size: int = 64,
                   prompts: dict[str, str] | None = None) -> PairSimilarityEvaluator:
-        rows = atomic.read_jsonl(path)
+        """From the scored pairs the split stage writes (query, passage, score)."""
         return cls([r["query"] for r in rows], [r["passage"] for r in rows], [float(r["score"]) for r in rows],
                    batch_size=batch_size, prompts=prompts)
 

@@ -96,7 +96,11 @@ def read_records(path: Path) -> list[RawRecord]:
 
 
 def _decode(path: Path) -> str:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileProblem("unreadable_file", f"cannot be read: {exc.strerror}",
+                          "make it readable for you (chmod u+r), or remove it") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 
 from banglasim import atomic
-from banglasim.errors import UserError, stage_main
+from banglasim.errors import UserError, require_inputs, stage_main
 from banglasim.modeling import load_model, resolve_prompts
 from banglasim.params import load_params
 from banglasim.progress import quiet_library_bars
@@ -74,8 +74,7 @@ def run(params_path: str) -> None:
     quiet_library_bars()
     params = load_params(params_path, ("mine", "model", "train"))
     n, mp = params["train"]["hard_negatives"], params["model"]
-    if not TRAIN_FILE.exists():
-        raise UserError(f"{TRAIN_FILE}: not found", fix="run the split stage first (dvc repro split)")
+    require_inputs([(TRAIN_FILE, "split")] + ([(BASE_MODEL_DIR / "modules.json", "base_model")] if n else []))
     rows = atomic.read_jsonl(TRAIN_FILE)
     if n == 0:
         out, counts = rows, {"hard_negatives": 0, "questions": len(rows)}

@@ -15,10 +15,12 @@ def base_model_name(name: str) -> str:
     return f"{hub_id(name)} (an offline copy shipped in a PyPI package)" if name in BUILTIN_MODELS else name
 
 
-def base_provenance() -> dict:
-    """models/base/provenance.json, written by the base_model stage ({} when missing)."""
-    path = BASE_MODEL_DIR / "provenance.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+def base_provenance(base: Path = BASE_MODEL_DIR) -> dict:
+    """The base folder's provenance.json, written by the base_model stage ({} when missing or unreadable)."""
+    try:
+        return json.loads((base / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def append_project_section(readme: Path, params: dict, step: int, row: dict) -> None:

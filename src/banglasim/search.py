@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from banglasim import atomic
 from banglasim.errors import UserError
 from banglasim.evaluators import show_progress
 from banglasim.formats import normalize
+from banglasim.modeling import folder_digest, load_model
 from banglasim.paths import PASSAGES_FILE
 from banglasim.sources import read_corpus
 
@@ -32,15 +34,6 @@ def load_corpus(corpus: str | None) -> list[dict]:
     return read_corpus(corpus)
 
 
-def folder_hash(folder: Path) -> str:
-    """Hash of every file's name and bytes under a model folder."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(path.relative_to(folder).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def _read_cache(path: Path, rows: int) -> np.ndarray | None:
     """A cached embedding matrix, or None when missing or unreadable (then it is rebuilt)."""
     try:
@@ -52,7 +45,7 @@ def _read_cache(path: Path, rows: int) -> np.ndarray | None:
 
 def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, bool]:
     """Embeddings of the corpus, from the cache when model and corpus are unchanged. Returns (emb, from_cache)."""
-    key = hashlib.sha256(folder_hash(model_dir).encode())
+    key = hashlib.sha256(folder_digest(model_dir).encode())
     for text in texts:
         key.update(text.encode("utf-8") + b"\x00")
     path = cache_dir / f"{key.hexdigest()[:24]}.npy"
@@ -62,10 +55,9 @@ def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path)
     emb = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
                        prompt=(model.prompts or {}).get("passage") or None, show_progress_bar=show_progress(len(texts)))
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npy")
-        np.save(tmp, emb)
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        np.save(buffer, emb)
+        atomic.write_bytes(path, buffer.getvalue())
     except OSError as exc:  # a cache that cannot be written costs time, not the answer
         print(f"warning: corpus embeddings not cached ({exc.strerror}: {exc.filename})", file=sys.stderr)
     return emb, False
@@ -73,8 +65,6 @@ def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path)
 
 def load_search_model(model_dir: Path):
     """The model of `--model`, with errors that name that option."""
-    from banglasim.modeling import load_model
-
     if not (model_dir / "modules.json").exists():
         raise UserError(f"--model '{model_dir}' holds no trained model",
                         fix="run `dvc repro` (or `dvc repro train`) first, or pass --model FOLDER")
@@ -95,8 +85,6 @@ def search(question: str, model_dir: Path, corpus: str | None, top_k: int, cache
         raise UserError("the question is empty", fix='pass a question: banglasim search "..."')
     model = load_search_model(model_dir)
     passages = load_corpus(corpus)
-    if not passages:
-        raise UserError(f"--corpus '{corpus}' holds no passage", fix="pass a folder of QA files with passages")
     emb, cached = corpus_embeddings(model, model_dir, [p["text"] for p in passages], cache_dir)
     q = model.encode([normalize(question)], normalize_embeddings=True, convert_to_numpy=True,
                      prompt=(model.prompts or {}).get("query") or None)[0]

@@ -221,9 +221,12 @@ def read_corpus(folder: str) -> list[dict]:
         raise UserError(f"--corpus '{folder}' is not a folder",
                         fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)")
     label = Path(folder).resolve().name or "corpus"
-    passages, _ = merge_sources({label: read_source(folder, label, "skip", 10**7)})
+    try:
+        passages, _ = merge_sources({label: read_source(folder, label, "skip", 10**7)})
+    except UserError as exc:
+        raise UserError(f"--corpus '{folder}' holds no usable passage ({exc.message})",
+                        fix="pass a folder of QA files with questions and their passages") from None
     return [passages[pid] for pid in sorted(passages)]
-
 
 def counts_dict(c: SourceCounts) -> dict:
     return asdict(c)

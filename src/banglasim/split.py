@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from banglasim import atomic
-from banglasim.errors import UserError, stage_main
+from banglasim.errors import UserError, require_inputs, stage_main
 from banglasim.params import load_params
 from banglasim.paths import (EXAMPLES_FILE, PASSAGES_FILE, SPLIT_METRICS, SPLITS_DIR, TEST_FILE, TRAIN_FILE,
                              VALIDATION_FILE)
@@ -22,6 +22,9 @@ def split_examples(examples: list[dict], val_fraction: float, test_fraction: flo
     rng = random.Random(seed)
     n_val = max(1, round(val_fraction * len(examples)))
     n_test = max(1, round(test_fraction * len(examples)))
+    if n_val + n_test >= len(examples):
+        raise UserError(f"{len(examples)} examples leave no training data after {n_val} validation and {n_test} "
+                        "test questions", fix="lower split.val_fraction / split.test_fraction, or add data")
     if group_by == "none":
         order = list(examples)
         rng.shuffle(order)
@@ -53,7 +56,8 @@ def split_examples(examples: list[dict], val_fraction: float, test_fraction: flo
 
 
 def scored_pairs(val: list[dict], passages: dict[str, str], negatives: int, seed: int) -> list[dict]:
-    """Each held-out query with its own passage (1.0) and `negatives` other passages of the same split (0.0)."""
+    """Each held-out query with its own passage (1.0) and `negatives` other passages (0.0) of the same split
+    (of all passages when the split holds only one)."""
     rng = random.Random(seed)
     val_pids = sorted({ex["passage_id"] for ex in val})
     all_pids = sorted(passages)
@@ -70,11 +74,9 @@ def scored_pairs(val: list[dict], passages: dict[str, str], negatives: int, seed
 
 def run(params_path: str) -> None:
     cfg = load_params(params_path, ("split",))["split"]
-    try:
-        examples = atomic.read_jsonl(EXAMPLES_FILE)
-        passages = {p["passage_id"]: p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)}
-    except FileNotFoundError as exc:
-        raise UserError(f"{exc.filename}: not found", fix="run the prepare stage first (dvc repro prepare)") from None
+    require_inputs([(EXAMPLES_FILE, "prepare"), (PASSAGES_FILE, "prepare")])
+    examples = atomic.read_jsonl(EXAMPLES_FILE)
+    passages = {p["passage_id"]: p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)}
     if len(examples) < 3:
         raise UserError(f"{EXAMPLES_FILE} has {len(examples)} example(s); a split needs at least 3")
     train, val, test = split_examples(examples, cfg["val_fraction"], cfg["test_fraction"], cfg["seed"],

@@ -26,7 +26,7 @@ from transformers import PrinterCallback
 from banglasim import atomic, publish
 from banglasim.checkpoints import (CheckpointingTrainer, CheckpointMarker, remove_other_runs, resume_point, run_key,
                                    select_step, train_lock)
-from banglasim.errors import UserError, stage_main
+from banglasim.errors import UserError, require_inputs, stage_main
 from banglasim.evaluators import PairSimilarityEvaluator
 from banglasim.frozen_cache import FrozenPrefixCache
 from banglasim.modeling import freeze_all_but_last, load_model, resolve_prompts
@@ -46,7 +46,7 @@ def launch_distributed(params_path: str, processes: int) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
            "-m", "banglasim.train", "--params", params_path]
     print(f"train: launching {processes} processes: {' '.join(cmd[1:])}", flush=True)
-    code = subprocess.call(cmd)
+    code = subprocess.call(cmd, env={**os.environ, LAUNCHER_ENV: str(os.getpid())})
     if code != 0:
         raise UserError(f"distributed training exited with status {code}", fix="see the workers' output above")
 
@@ -89,8 +89,7 @@ def build_trainer(params: dict, args: SentenceTransformerTrainingArguments, rows
     args.prompts = column_prompts(prompts, tp["hard_negatives"])
     # the model card's example, set here so that the Trainer does not sample (and print) its own
     model.model_card_data.widget = [{"source_sentence": rows[0]["anchor"], "sentences": [rows[0]["positive"]]}]
-    evaluator = PairSimilarityEvaluator([r["query"] for r in validation], [r["passage"] for r in validation],
-                                        [float(r["score"]) for r in validation], batch_size=64, prompts=prompts)
+    evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts)
     trainer = CheckpointingTrainer(model=model, args=args, train_dataset=train_dataset(rows, tp["hard_negatives"]),
                                    loss=make_loss(model, tp["loss"], tp["mini_batch_size"]), evaluator=evaluator,
                                    callbacks=callbacks)
@@ -98,33 +97,38 @@ def build_trainer(params: dict, args: SentenceTransformerTrainingArguments, rows
     return trainer, prompts
 
 
+LAUNCHER_ENV = "BANGLASIM_TRAIN_LAUNCHER"  # set for the workers this stage starts under torchrun
+
+
 def run(params_path: str) -> None:
     quiet_library_bars()
     params = load_params(params_path, ("model", "train"))
-    if params["train"]["processes"] > 1 and "WORLD_SIZE" not in os.environ:
-        return launch_distributed(params_path, params["train"]["processes"])
-    for f, stage in INPUTS:
-        if not f.exists():
-            raise UserError(f"{f}: not found", fix=f"run the {stage} stage first (dvc repro {stage})")
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    with train_lock() if is_main else nullcontext():
-        run_dir = CHECKPOINT_ROOT / run_key(params, [p for p, _ in INPUTS[1:]])
-        # 1. finish a publish cut short, so the outputs are all of one run; it may be this very run
-        if is_main and run_dir in publish.roll_forward():
-            print(f"train: completed the interrupted publish of {run_dir}; nothing left to train")
-            return
-        train_and_publish(params, run_dir, is_main)
-
-
-def train_and_publish(params: dict, run_dir: Path, is_main: bool) -> None:
-    mp, tp = params["model"], params["train"]
-    # 2. arguments first (they set up a distributed run's processes), then where to resume from
+    tp = params["train"]
+    require_inputs(list(INPUTS))
     precision = resolve_precision(tp["precision"])
+    run_dir = CHECKPOINT_ROOT / run_key(params, [BASE_MODEL_DIR, MINED_TRAIN_FILE, VALIDATION_FILE], precision)
+    worker = "WORLD_SIZE" in os.environ
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    # 1. one trainer at a time: this process holds the lock, or the launcher that started it under torchrun does
+    with train_lock() if not worker or (is_main and LAUNCHER_ENV not in os.environ) else nullcontext():
+        if is_main:  # 2. finish a publish cut short, so that the outputs are all of one run
+            finished = publish.roll_forward()
+            if run_dir in finished and not worker:
+                print(f"train: completed the interrupted publish of {run_dir}; nothing left to train")
+                return
+        if tp["processes"] > 1 and not worker:
+            return launch_distributed(params_path, tp["processes"])
+        train_and_publish(params, run_dir, precision, is_main)
+
+
+def train_and_publish(params: dict, run_dir: Path, precision: str, is_main: bool) -> None:
+    mp, tp = params["model"], params["train"]
+    # 3. arguments first (they set up a distributed run's processes), then where to resume from
     args = training_arguments(tp, run_dir, precision)
     with args.main_process_first():
         resume = resume_point(run_dir, remove_finished=is_main)
     args.eval_on_start = resume is None  # a resumed run evaluated step 0 before its crash
-    # 3. the base model with its frozen layers and prompts, the data and the trainer
+    # 4. the base model with its frozen layers and prompts, the data and the trainer
     rows = atomic.read_jsonl(MINED_TRAIN_FILE)
     meter, metrics_cb = LossMeter(), LiveMetrics(None)
     trainer, prompts = build_trainer(params, args, rows, atomic.read_jsonl(VALIDATION_FILE), BASE_MODEL_DIR,
@@ -137,7 +141,7 @@ def train_and_publish(params: dict, run_dir: Path, is_main: bool) -> None:
               + ", ".join(f"{d['batches_with_a_passage_twice']} of {d['batches']} with {name}"
                           + (" (used)" if name == tp["batch_sampler"] else "") for name, d in duplicates.items()))
     cache = install_cache(model, tp, mp["trainable_layers"], rows)
-    # 4. DVCLive writes into the staging folder (main process only); train
+    # 5. DVCLive writes into the staging folder (main process only); train
     live = None
     if is_main:
         from dvclive import Live
@@ -148,6 +152,7 @@ def train_and_publish(params: dict, run_dir: Path, is_main: bool) -> None:
         live.log_param("run", run_dir.name)  # dvclive/params.yaml: which run these series belong to
     if resume:
         print(f"train: resuming from {resume} (same params, data and code)")
+    resumed_at = int(Path(resume).name.split("-")[-1]) if resume else 0
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
@@ -156,10 +161,11 @@ def train_and_publish(params: dict, run_dir: Path, is_main: bool) -> None:
         cache.uninstall()
     if not is_main:
         return
-    # 5. choose the step, stage every output, publish them as one unit, drop other runs' checkpoints
+    # 6. choose the step, stage every output, publish them as one unit, drop other runs' checkpoints
     publish_run(params, run_dir, trainer, metrics_cb.series, live, dict(
         run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall, 1),
-        seconds_per_step=round(wall / max(1, trainer.state.global_step), 3), train_pairs=len(rows) * tp["epochs"],
+        seconds_per_step=round(wall / max(1, trainer.state.global_step - resumed_at), 3),
+        train_pairs=len(rows) * tp["epochs"],
         resumed_from=resume, frozen_cache=cache.stats() if cache is not None else None,
         in_batch_duplicates=duplicates, peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         processes=args.world_size, per_device_batch_size=tp["batch_size"],
@@ -179,7 +185,7 @@ def publish_run(params: dict, run_dir: Path, trainer: CheckpointingTrainer, hist
                                              "total_steps": steps, "eval_steps": [row["step"] for row in history]})
     atomic.write_json(stage / "run_record.json", build_run_record(params, **record))
     publish.commit(run_dir)
-    remove_other_runs(keep=run_dir, is_main=True)
+    remove_other_runs(keep=run_dir)
     print(f"train: {steps} steps in {record['wall_seconds']:.1f}s; published step {selected} ({tp['select']}) "
           f"to {MODEL_DIR}/")
 

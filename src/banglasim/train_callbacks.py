@@ -71,7 +71,7 @@ class LiveMetrics(TrainerCallback):
         if args.process_index != 0:
             return
         self.series = series_from_history(state.log_history)
-        for row in self.series:  # resumed run: the DVCLive files were cleared by DVC, rebuild them
+        for row in self.series:  # a resumed run writes a fresh staging DVCLive folder: replay the steps before
             self._log(row)
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
