@@ -132,6 +132,7 @@ def use_small_params(repo: Path, model_dir: Path) -> None:
     """The repository's params with the tiny model and a small, fast run."""
     edit_params(repo, model__name=str(model_dir), model__max_seq_length=64, train__batch_size=8,
                 train__warmup_steps=2, train__warmup_ratio=None, train__learning_rate=1e-3, prepare__num_samples=240,
+                model__trainable_layers=2,
                 evaluate__bootstrap_samples=50)
 
 

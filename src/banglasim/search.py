@@ -22,6 +22,7 @@ from banglasim.evaluators import show_progress
 from banglasim.formats import normalize
 from banglasim.modeling import folder_digest, load_model
 from banglasim.paths import PASSAGES_FILE
+from banglasim.progress import quiet_library_bars
 from banglasim.sources import read_corpus
 
 
@@ -68,6 +69,7 @@ def load_search_model(model_dir: Path):
     if not (model_dir / "modules.json").exists():
         raise UserError(f"--model '{model_dir}' holds no trained model",
                         fix="run `dvc repro` (or `dvc repro train`) first, or pass --model FOLDER")
+    quiet_library_bars()
     try:
         return load_model(str(model_dir))
     except UserError as exc:
