@@ -147,6 +147,18 @@ def test_second_repro_runs_nothing(repo):
     assert json.loads(status.stdout or "{}") == {}
 
 
+def test_training_is_deterministic(repo, tmp_path):
+    """The train stage run again on the same params, data and code (in a copy of the reproduced repo, from
+    step 0) gives byte-identical `dvclive/metrics.json` and weights."""
+    again = tmp_path / "again"
+    shutil.copytree(repo, again, symlinks=True)
+    shutil.rmtree(again / ".checkpoints", ignore_errors=True)
+    (again / "dvclive/metrics.json").unlink()
+    banglasim("train", cwd=again)
+    for rel in ("dvclive/metrics.json", "models/model/model.safetensors"):
+        assert (again / rel).read_bytes() == (repo / rel).read_bytes(), f"{rel} differs between identical runs"
+
+
 def changed_stages(repo: Path) -> set[str]:
     return set(json.loads(dvc("status", "--json", cwd=repo).stdout or "{}"))
 
@@ -281,11 +293,11 @@ def test_experiment_then_metrics_and_plots_diff(repo, tmp_path):
         assert name in html
 
 
-RATES = ("1e-3", "2e-3", "5e-3")
+RATES = ("2e-3", "5e-3")
 
 
 def test_queued_grid_of_learning_rates(repo):
-    """A queued grid of three learning rates runs with `dvc queue start`; `dvc exp show` lists each."""
+    """A queued grid of two learning rates runs with `dvc queue start`; `dvc exp show` lists each."""
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "baseline run", "--allow-empty", cwd=repo)
 
@@ -335,21 +347,6 @@ def test_local_remote_round_trip(repo: Path, tmp_path: Path) -> None:
     assert "Data and pipelines are up to date" in status, status
     assert (repo / "models/model/model.safetensors").exists()
     assert (repo / "data/splits/train.jsonl").stat().st_size > 0
-
-
-def test_training_is_deterministic(tmp_path, tiny_model_dir):
-    repo = make_repo_copy(tmp_path / "repo", tiny_model_dir)
-    edit_params(repo, prepare__num_samples=120)  # ~14 steps: enough to cover the checkpoints and evals
-    for stage in ("base-model", "ingest", "prepare", "split", "mine"):
-        banglasim(stage, cwd=repo)
-    outputs = []
-    for _ in range(2):
-        shutil.rmtree(repo / ".checkpoints", ignore_errors=True)
-        banglasim("train", cwd=repo)
-        outputs.append(((repo / "dvclive/metrics.json").read_bytes(),
-                        (repo / "models/model/model.safetensors").read_bytes()))
-    assert outputs[0][0] == outputs[1][0], "dvclive/metrics.json differs between identical runs"
-    assert outputs[0][1] == outputs[1][1], "model.safetensors differs between identical runs"
 
 
 def test_a_source_outside_the_repository_is_a_tracked_dependency(tmp_path, tiny_model_dir):

@@ -19,9 +19,7 @@ def repo(tmp_path_factory, tiny_model_dir):
 
 @pytest.mark.parametrize(("section", "key", "value", "named"), [
     ("model", "trainable_layers", 99, "model.trainable_layers"),
-    ("model", "pooling", "median", "model.pooling"),
     ("train", "learning_rate", -1.0, "train.learning_rate"),
-    ("train", "batch_size", 0, "train.batch_size"),
 ])
 def test_bad_train_param_writes_nothing(repo, section, key, value, named):
     before = {p: p.read_bytes() for p in (repo / "dvclive").rglob("*") if p.is_file()}
