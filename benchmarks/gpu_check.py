@@ -79,7 +79,7 @@ def case(work: Path, env: dict, model: str, max_len: int, cache: bool, precision
          train__precision=precision, train__processes=processes)
     shutil.rmtree(work / ".checkpoints", ignore_errors=True)
     shutil.rmtree(work / "models/model", ignore_errors=True)
-    for stage in ("base_model", "mine"):
+    for stage in ("base-model", "mine"):
         proc = run([sys.executable, "-m", "banglasim", stage], work, env)
         if proc.returncode:
             return {"ok": False, "why": f"{stage}: {proc.stderr.strip().splitlines()[-1:]}"}

@@ -83,7 +83,8 @@ class ProgressReporter(TrainerCallback):
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
                             file=self.stream, dynamic_ncols=True)
         else:
-            self._print(f"train: {state.max_steps} optimizer steps, a progress line every {self.every}")
+            self._print(f"train: {state.max_steps} optimizer steps, a progress line after the first and every "
+                        f"{self.every}")
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         if args.process_index != 0:
@@ -93,7 +94,7 @@ class ProgressReporter(TrainerCallback):
             self.bar.update(state.global_step - self.bar.n)
             if loss is not None:
                 self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        elif state.global_step % self.every == 0 or state.global_step == state.max_steps:
+        elif state.global_step in (self.first_step + 1, state.max_steps) or state.global_step % self.every == 0:
             elapsed = time.monotonic() - self.started
             done = state.global_step - self.first_step
             eta = elapsed / done * (state.max_steps - state.global_step) if done else 0.0
