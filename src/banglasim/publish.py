@@ -50,8 +50,8 @@ def stage_model(model: SentenceTransformer, run_dir: Path, step: int, final_step
     out = staging_dir(run_dir) / "model"
     shutil.rmtree(out, ignore_errors=True)
     model.save(str(out))
-    if transformer_kwargs(BASE_MODEL_DIR):  # the base folder's loading kwargs, which model.save drops
-        set_transformer_kwargs(out, transformer_kwargs(BASE_MODEL_DIR))
+    if kwargs := transformer_kwargs(BASE_MODEL_DIR):  # the base folder's loading kwargs, which model.save drops
+        set_transformer_kwargs(out, kwargs)
     (out / "selection.json").write_text(json.dumps({"run": run_dir.name, "step": step,
                                                     "select": params["train"]["select"]}) + "\n")
     append_project_section(out / "README.md", params, step, row)

@@ -228,6 +228,7 @@ def read_corpus(folder: str) -> list[dict]:
                         fix="pass a folder of QA files with questions and their passages") from None
     return [passages[pid] for pid in sorted(passages)]
 
+
 def counts_dict(c: SourceCounts) -> dict:
     return asdict(c)
 

@@ -38,6 +38,7 @@ from banglasim.run_record import build_run_record
 from banglasim.train_callbacks import EvalSchedule, LiveMetrics
 from banglasim.training_data import column_prompts, in_batch_duplicates, make_loss, train_dataset
 
+LAUNCHER_ENV = "BANGLASIM_TRAIN_LAUNCHER"  # set for the workers this stage starts under torchrun
 INPUTS = ((BASE_MODEL_DIR / "modules.json", "base_model"), (MINED_TRAIN_FILE, "mine"), (VALIDATION_FILE, "split"))
 
 
@@ -95,9 +96,6 @@ def build_trainer(params: dict, args: SentenceTransformerTrainingArguments, rows
                                    callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # no raw metric dicts: ProgressReporter prints what a person reads
     return trainer, prompts
-
-
-LAUNCHER_ENV = "BANGLASIM_TRAIN_LAUNCHER"  # set for the workers this stage starts under torchrun
 
 
 def run(params_path: str) -> None:
