@@ -69,7 +69,7 @@ def child(args: argparse.Namespace) -> dict:
     """One scenario in this process: push the stream through the cache, measure store and RSS."""
     import torch
 
-    from banglasim.frozen_cache import FrozenPrefixCache
+    from banglasim.training.frozen_cache import FrozenPrefixCache
 
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     model, tokenizer = build(args.hidden, args.layers)
@@ -110,7 +110,7 @@ def child(args: argparse.Namespace) -> dict:
 def real_frozen_rate(args: argparse.Namespace) -> float:
     """Seconds per passage of the real embeddings + frozen layers (batch of 32) on this machine."""
 
-    from banglasim.frozen_cache import FrozenPrefixCache
+    from banglasim.training.frozen_cache import FrozenPrefixCache
 
     model, tokenizer = build(args.hidden, args.layers)
     enc = tokenizer(passages(32, seed=7), truncation=True, max_length=args.tokens, return_tensors="pt", padding=True)

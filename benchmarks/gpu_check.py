@@ -3,7 +3,7 @@
 Cases: the tiny random BERT and all-MiniLM-L6-v2, each with the frozen-prefix cache on and off, in every
 precision the device offers (CUDA: bf16 where supported, and fp16; CPU: fp32), and two-GPU DDP
 (`train.processes: 2`) when two GPUs are present. Each case runs the real stage
-(`python -m banglasim.train`) in a throw-away copy of the pipeline on the sample data (~20 steps), so
+(`python -m banglasim.training.train`) in a throw-away copy of the pipeline on the sample data (~20 steps), so
 what passes here is what `dvc repro` runs. Made for a GPU machine (under 5 minutes there); on a CPU-only
 machine it runs the CPU cases. Usage: bash benchmarks/gpu_check.sh [--steps-pairs 320]
 """
@@ -29,10 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 def tiny_model(dest: Path) -> Path:
     """A 4-layer, 32-dim random BERT over the sample data's characters (as the tests build it)."""
     sys.path.insert(0, str(REPO / "tests"))
-    from conftest import HIDDEN, SPECIAL_TOKENS, sample_chars  # noqa: E402
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from conftest import HIDDEN, SPECIAL_TOKENS, sample_chars  # noqa: E402
 
     chars = sample_chars()
     vocab = SPECIAL_TOKENS + chars + ["##" + c for c in chars]

@@ -1,6 +1,6 @@
 """How often `banglasim search` puts the right passage in its top k, for the first validation questions.
 
-Runs the search command's own code (banglasim.search.search) over the prepared passages (all of them:
+Runs the search command's own code (banglasim.search.query.search) over the prepared passages (all of them:
 train, validation and test), for the first N questions of data/splits/validation.jsonl, after a
 `dvc repro`. Figures only.
 
@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from banglasim.paths import MODEL_DIR, SEARCH_CACHE_DIR, VALIDATION_FILE
-from banglasim.search import search
+from banglasim.config.paths import MODEL_DIR, SEARCH_CACHE_DIR, VALIDATION_FILE
+from banglasim.search.query import search
 
 
 def main() -> None:

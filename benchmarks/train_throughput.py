@@ -21,6 +21,7 @@ import platform
 import random
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,8 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def load_pairs(n_train: int, n_val: int, seed: int = 42) -> tuple[str, list[dict], list[dict]]:
     """Train pairs (all questions of whole passages) and scored validation pairs, split as the split stage does."""
-    from banglasim.sources import merge_sources, read_source
-    from banglasim.split import scored_pairs, split_examples
+    from banglasim.data.sources import merge_sources, read_source
+    from banglasim.data.split import scored_pairs, split_examples
 
     root = REAL_DATA if REAL_DATA.is_dir() else SAMPLE_DATA
     sources = {d: read_source(str(root / d / "BanQA" / "data"), d, "skip", 100_000) for d in ("D2", "D3", "D4")}
@@ -60,7 +61,7 @@ def make_bert_base(folder: Path) -> str:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
-    from banglasim.modeling import resolve_model_name
+    from banglasim.models.registry import resolve_model_name
 
     tok = transformers.AutoTokenizer.from_pretrained(resolve_model_name("all-MiniLM-L6-v2"))
     transformers.set_seed(0)
@@ -85,7 +86,7 @@ def timed_train(trainer) -> float:
 
 def final_score(trainer) -> float:
     """The eval score of the last evaluation (step N) the trainer logged."""
-    from banglasim.evaluators import TRAINER_SCORE_KEY
+    from banglasim.evaluation.evaluators import TRAINER_SCORE_KEY
 
     return [e for e in trainer.state.log_history if TRAINER_SCORE_KEY in e][-1][TRAINER_SCORE_KEY]
 
@@ -120,24 +121,24 @@ def main() -> None:
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from banglasim.base_model import materialise
-    from banglasim.evaluators import PairSimilarityEvaluator
-    from banglasim.modeling import freeze_all_but_last, load_model, resolve_prompts
-    from banglasim.params import load_params
-    from banglasim.precision import resolve_precision
-    from banglasim.train import build_trainer, install_cache, training_arguments
-    from banglasim.train_callbacks import EvalSchedule
+    from banglasim.config.params import load_params
+    from banglasim.evaluation.evaluators import PairSimilarityEvaluator
+    from banglasim.models.base_model import materialise
+    from banglasim.models.loading import freeze_all_but_last, load_model, resolve_prompts
+    from banglasim.training.callbacks import EvalSchedule
+    from banglasim.training.inputs import SAMPLERS
+    from banglasim.training.precision import resolve_precision
+    from banglasim.training.train import build_trainer, install_cache, training_arguments
 
     params = load_params(REPO / "params.yaml", ("model", "train"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     base = Path(make_bert_base(tmp)) if args.bert_base else tmp / "base"
     if not args.bert_base:
         materialise(args.model, base)
-    params["model"]["name"] = str(base)
-    params["train"]["precision"] = args.precision
-    params["train"]["hard_negatives"] = 0
-    mp, tp = params["model"], params["train"]
-    n_train = args.steps * tp["batch_size"]
+    params = replace(params, model=replace(params.model, name=str(base)),
+                     train=replace(params.train, precision=args.precision, hard_negatives=0))
+    mp, tp = params.model, params.train
+    n_train = args.steps * tp.batch_size
     data_root, train_rows, val_rows = load_pairs(n_train, max(20, n_train // 9))  # 90/10, as the reference
     val = ([r["query"] for r in val_rows], [r["passage"] for r in val_rows], [r["score"] for r in val_rows])
     n_pairs = len(train_rows)
@@ -146,42 +147,42 @@ def main() -> None:
     print(f"data: {n_pairs} train pairs ({len({r['positive'] for r in train_rows})} passages), "
           f"{len(val_rows)} validation pairs, from {data_root}")
     print(f"config: model={'BERT-base (random)' if args.bert_base else args.model} max_seq_length="
-          f"{mp['max_seq_length']} trainable_layers={mp['trainable_layers']} batch={tp['batch_size']} "
+          f"{mp.max_seq_length} trainable_layers={mp.trainable_layers} batch={tp.batch_size} "
           f"steps={args.steps}, evaluations at 0, N/2, N")
     print(f"device: {device}; torch {torch.__version__}")
 
     # 1. Plain SentenceTransformerTrainer: same frozen layers, prompts and schedule, the library's evaluator.
-    plain_model = load_model(str(base), mp["max_seq_length"], mp["pooling"])
-    freeze_all_but_last(plain_model, mp["trainable_layers"])
-    prompts = resolve_prompts(plain_model, mp["query_prompt"], mp["passage_prompt"])
-    plain_precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else ("fp16" if cuda else "fp32")
+    plain_model = load_model(str(base), mp.max_seq_length, mp.pooling)
+    freeze_all_but_last(plain_model, mp.trainable_layers)
+    prompts = resolve_prompts(plain_model, mp.query_prompt, mp.passage_prompt)
+    plain_precision = resolve_precision(tp.precision)  # both trainers at one precision: the ratio is the method's
     plain_eval = timed(EmbeddingSimilarityEvaluator)(*val, batch_size=64, main_similarity="cosine", name="val",
                                                       write_csv=False)
     column_prompts = {c: prompts[side] for c, side in (("anchor", "query"), ("positive", "passage")) if prompts[side]}
-    warmup = tp["warmup_steps"] if tp["warmup_steps"] is not None else tp["warmup_ratio"]
+    warmup = tp.warmup_steps if tp.warmup_steps is not None else tp.warmup_ratio
     plain = SentenceTransformerTrainer(
         model=plain_model,
         args=SentenceTransformerTrainingArguments(
-            output_dir=str(tmp / "plain"), num_train_epochs=1, per_device_train_batch_size=tp["batch_size"],
-            learning_rate=tp["learning_rate"], warmup_steps=warmup, seed=tp["seed"], prompts=column_prompts or None,
-            data_seed=tp["seed"], bf16=plain_precision == "bf16", fp16=plain_precision == "fp16",
-            batch_sampler=tp["batch_sampler"], eval_on_start=True, save_strategy="no", eval_strategy="no",
+            output_dir=str(tmp / "plain"), num_train_epochs=1, per_device_train_batch_size=tp.batch_size,
+            learning_rate=tp.learning_rate, warmup_steps=warmup, seed=tp.seed, prompts=column_prompts or None,
+            data_seed=tp.seed, bf16=plain_precision == "bf16", fp16=plain_precision == "fp16",
+            batch_sampler=SAMPLERS[tp.batch_sampler], eval_on_start=True, save_strategy="no", eval_strategy="no",
             logging_strategy="no", report_to="none", disable_tqdm=True),
         train_dataset=Dataset.from_list([{"anchor": r["anchor"], "positive": r["positive"]} for r in train_rows]),
         loss=MultipleNegativesRankingLoss(plain_model), evaluator=plain_eval,
-        callbacks=[EvalSchedule(tp["evals_per_epoch"], save=False)])
+        callbacks=[EvalSchedule(tp.evals_per_epoch, save=False)])
     plain_s = timed_train(plain)
     plain_score = final_score(plain)
     del plain, plain_model
 
     # 2. The project's train stage code: frozen-prefix cache, deduplicating evaluator, precision from params.
-    targs = training_arguments(tp, tmp / "project", resolve_precision(tp["precision"]))
+    targs = training_arguments(tp, tmp / "project", resolve_precision(tp.precision))
     targs.save_strategy = "no"
     trainer, _ = build_trainer(params, targs, train_rows, val_rows, base,
-                               [EvalSchedule(tp["evals_per_epoch"], save=False)])
+                               [EvalSchedule(tp.evals_per_epoch, save=False)])
     trainer.evaluator.__class__ = timed(PairSimilarityEvaluator)
     project_eval = trainer.evaluator
-    cache = install_cache(trainer.model, tp, mp["trainable_layers"], train_rows)
+    cache = install_cache(trainer.model, tp, mp.trainable_layers, train_rows)
     project_s = timed_train(trainer)
     project_score = final_score(trainer)
     hits = cache.describe() if cache else "cache off"
@@ -194,7 +195,7 @@ def main() -> None:
                 f"final eval score {score:.4f}")
 
     print(line(f"plain Trainer   ({plain_precision})", plain_s, plain_eval.seconds, plain_score))
-    print(line(f"project trainer ({resolve_precision(tp['precision'])})", project_s, project_eval.seconds,
+    print(line(f"project trainer ({resolve_precision(tp.precision)})", project_s, project_eval.seconds,
                project_score) + f"  [{hits}]")
     print(f"ratio (project / plain, pairs/s, train stage with its evaluations): {plain_s / project_s:.2f}x")
     print(f"ratio (training loop only): {(plain_s - plain_eval.seconds) / (project_s - project_eval.seconds):.2f}x")

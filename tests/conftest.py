@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from data_helpers import edit_params
 
 # The Hugging Face hub is never reachable from the tests: fail fast instead of trying.

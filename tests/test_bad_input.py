@@ -15,8 +15,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_helpers import (
-    PASSAGES, assert_no_prepare_output, assert_user_error, metrics, prepare_main, prepared, qa, read_jsonl,
-    run_prepare, sample_squad, squad, write_json, write_jsonl, write_params, write_table,
+    PASSAGES,
+    assert_no_prepare_output,
+    assert_user_error,
+    metrics,
+    prepare_main,
+    prepared,
+    qa,
+    read_jsonl,
+    run_prepare,
+    sample_squad,
+    squad,
+    write_json,
+    write_jsonl,
+    write_params,
+    write_table,
 )
 
 DHAKA, TAGORE = PASSAGES[0][0], PASSAGES[1][0]

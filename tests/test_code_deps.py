@@ -1,18 +1,18 @@
-"""dvc.yaml's code deps are exactly what each stage imports: a change to any module a stage runs reruns it."""
+"""dvc.yaml's code deps are the folders each stage imports: a change to any module a stage runs reruns it."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
 import yaml
 
-from banglasim import paths
-from banglasim.code_deps import imported_modules, module_closure, stage_code
-from conftest import REPO_ROOT
+from banglasim.config import paths
+from banglasim.runs.code_deps import PACKAGE_DIR, code_folders, imported_modules, module_closure
+from banglasim.stages import STAGES, dvc_stage_name
 
-STAGE_MODULES = {"check_params": "check_params", "base_model": "base_model", "ingest": "ingest",
-                 "prepare": "prepare", "split": "split", "mine": "mine", "train": "train", "evaluate": "evaluate"}
+from conftest import REPO_ROOT
 
 
 def dvc_stages() -> dict:
@@ -20,48 +20,68 @@ def dvc_stages() -> dict:
 
 
 def code_deps_of(stage: dict) -> set[str]:
-    body = stage.get("do", stage)
-    return {d for d in body["deps"] if d.startswith("src/")}
+    return {d for d in stage.get("do", stage)["deps"] if d.startswith("src/")}
 
 
-@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
-def test_each_stage_lists_exactly_the_modules_it_imports(stage):
-    stages = dvc_stages()
-    assert f"python -m banglasim.{STAGE_MODULES[stage]}" in stages[stage].get("do", stages[stage])["cmd"]
-    missing, extra = check_deps(stages[stage], stage)
-    assert not missing, f"{stage}: imports {sorted(missing)} but dvc.yaml does not list them as deps"
-    assert not extra, f"{stage}: dvc.yaml lists {sorted(extra)} which it does not import"
-
-
-def check_deps(stage: dict, name: str) -> tuple[set[str], set[str]]:
-    listed, needed = code_deps_of(stage), set(stage_code(STAGE_MODULES[name]))
+def check_deps(stage: dict, command: str) -> tuple[set[str], set[str]]:
+    listed, needed = code_deps_of(stage), set(code_folders(STAGES[command][0]))
     return needed - listed, listed - needed
 
 
+@pytest.mark.parametrize("command", sorted(STAGES))
+def test_each_stage_lists_exactly_the_folders_it_imports(command):
+    stage = dvc_stages()[dvc_stage_name(command)]
+    assert f"python -m banglasim {command}" in stage.get("do", stage)["cmd"]
+    missing, extra = check_deps(stage, command)
+    assert not missing, f"{command}: imports code in {sorted(missing)} but dvc.yaml does not list them as deps"
+    assert not extra, f"{command}: dvc.yaml lists {sorted(extra)} which it does not import"
+
+
+def test_dvc_yaml_lists_folders_never_single_source_files():
+    for name, stage in dvc_stages().items():
+        assert all(not d.endswith(".py") for d in code_deps_of(stage)), name
+
+
 def test_removing_one_dep_from_dvc_yaml_is_caught():
-    stages = dvc_stages()
-    train = stages["train"]
-    train["deps"] = [d for d in train["deps"] if d != "src/banglasim/params.py"]
+    train = dvc_stages()["train"]
+    train["deps"] = [d for d in train["deps"] if d != "src/banglasim/config"]
     missing, _ = check_deps(train, "train")
-    assert missing == {"src/banglasim/params.py"}
+    assert missing == {"src/banglasim/config"}
+
+
+def test_evaluation_code_is_no_dep_of_the_data_and_base_model_stages():
+    for command in ("check-params", "base-model", "ingest", "prepare", "split", "mine"):
+        assert "src/banglasim/evaluation" not in code_folders(STAGES[command][0]), command
 
 
 def test_closure_follows_imports_transitively_and_inside_functions(tmp_path):
-    closure = {p.name for p in module_closure("banglasim.train")}
-    assert {"train.py", "checkpoints.py", "code_deps.py", "publish.py", "params.py", "paths.py",
-            "modeling.py", "__init__.py"} <= closure  # publish -> model_card -> run_record -> paths ...
-    assert "search.py" not in closure and "cli.py" not in closure
+    closure = {p.relative_to(PACKAGE_DIR).as_posix() for p in module_closure("banglasim.training.train")}
+    assert {"training/train.py", "runs/checkpoints.py", "runs/publish.py", "runs/model_card.py",
+            "runs/run_record.py", "config/params.py", "config/paths.py", "models/loading.py"} <= closure
+    assert "search/query.py" not in closure and "cli.py" not in closure
     source = tmp_path / "m.py"
-    source.write_text("def f():\n    from banglasim import atomic\n    import banglasim.errors\n"
-                      "from banglasim.paths import MODEL_DIR\nimport numpy\n")
-    assert imported_modules(source) == {"banglasim", "banglasim.atomic", "banglasim.errors", "banglasim.paths"}
+    source.write_text("def f():\n    from banglasim.core import atomic\n    import banglasim.core.errors\n"
+                      "from banglasim.config.paths import MODEL_DIR\nimport numpy\n")
+    assert imported_modules(source) == {"banglasim.core", "banglasim.core.atomic", "banglasim.core.errors",
+                                        "banglasim.config.paths"}
 
 
 def test_no_stage_module_imports_another_stage_module():
-    stage_files = {f"banglasim.{m}" for m in STAGE_MODULES.values()}
-    for module in stage_files:
-        others = {f"banglasim.{p.stem}" for p in module_closure(module)} & stage_files - {module}
+    stage_modules = {module for module, _ in STAGES.values()}
+    for module in stage_modules:
+        files = set(module_closure(module))
+        others = {m for m in stage_modules - {module} if any(f.with_suffix("").as_posix().endswith(m.replace(".", "/"))
+                                                              for f in files)}
         assert not others, f"{module} imports the stage module(s) {sorted(others)}"
+
+
+def test_the_top_level_only_dispatches():
+    """The top-level modules are no stage's dep: they import stage modules only lazily, by name."""
+    for name in ("__init__.py", "__main__.py", "cli.py", "stages.py"):
+        tree = ast.parse((PACKAGE_DIR / name).read_text(encoding="utf-8"))
+        top_imports = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
+        stage_modules = {module for module, _ in STAGES.values()}
+        assert not top_imports & stage_modules, name
 
 
 def test_every_path_in_dvc_yaml_is_defined_in_paths_py():

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-from banglasim.errors import UserError
-from banglasim.evaluate import bootstrap_ci, score_model
-from banglasim.evaluators import PairSimilarityEvaluator, check_embeddings, pessimistic_ranks, retrieval_metrics
-from banglasim.modeling import load_model
+from banglasim.config.params import EvaluateParams
+from banglasim.core.errors import UserError
+from banglasim.evaluation.evaluate import score_model
+from banglasim.evaluation.evaluators import PairSimilarityEvaluator
+from banglasim.evaluation.metrics import bootstrap_ci, check_embeddings, pessimistic_ranks, retrieval_metrics
+from banglasim.models.loading import load_model
+
 from conftest import REPO_ROOT
 
 
@@ -126,7 +129,7 @@ class Collapsed:
 def test_score_model_refuses_a_collapsed_model(tiny):
     rows = validation_rows()
     with pytest.raises(UserError, match="collapsed"):
-        score_model(Collapsed(tiny), rows, {"batch_size": 4, "bootstrap_samples": 0, "seed": 0})
+        score_model(Collapsed(tiny), rows, EvaluateParams(batch_size=4, bootstrap_samples=0, seed=0))
 
 
 def test_passage_ranks_agree_with_information_retrieval_evaluator(tiny):
@@ -224,7 +227,7 @@ def test_pair_evaluator_average_cosines(tiny):
 
     assert out["eval_score"] == pytest.approx(spearmanr(labels, cos).statistic, abs=1e-4)
     # the Trainer's log keys are the evaluator's own, prefixed with "eval_"
-    from banglasim.evaluators import TRAINER_COSINE_KEY, TRAINER_SCORE_KEY
+    from banglasim.evaluation.evaluators import TRAINER_COSINE_KEY, TRAINER_SCORE_KEY
 
     raw = ev(tiny)
     assert raw[TRAINER_SCORE_KEY.removeprefix("eval_")] == pytest.approx(out["eval_score"])
@@ -233,7 +236,7 @@ def test_pair_evaluator_average_cosines(tiny):
 
 def test_score_model_metrics_and_per_source(tiny):
     rows = validation_rows()
-    cfg = {"batch_size": 4, "bootstrap_samples": 30, "seed": 42}
+    cfg = EvaluateParams(batch_size=4, bootstrap_samples=30, seed=42)
     result, ranks = score_model(tiny, rows, cfg)
     m = result["metrics"]
     n_queries = len({r["query_id"] for r in rows})

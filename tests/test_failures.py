@@ -13,12 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from banglasim import atomic, publish
-from banglasim.checkpoints import FINISHED_MARKER, select_step, train_lock
 from banglasim.cli import main
-from banglasim.errors import UserError, exit_code
+from banglasim.core import atomic
+from banglasim.core.errors import UserError, exit_code
+from banglasim.runs import publish
+from banglasim.runs.checkpoints import FINISHED_MARKER, select_step, train_lock
+
 from data_helpers import (
-    PASSAGES, assert_user_error, metrics, prepare_main, qa, run_prepare, sample_squad, squad, write_json, write_params,
+    PASSAGES,
+    assert_user_error,
+    metrics,
+    prepare_main,
+    qa,
+    run_prepare,
+    sample_squad,
+    squad,
+    write_json,
+    write_params,
 )
 
 DHAKA = PASSAGES[0][0]
@@ -154,7 +165,7 @@ def test_a_stage_removes_stale_temp_folders_of_killed_writers_only(tmp_path):
 def test_a_second_trainer_stops_with_the_holders_pid_and_a_stale_lock_is_taken_over(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; sys.path.insert(0, sys.argv[1]); from banglasim.checkpoints import train_lock\n"
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from banglasim.runs.checkpoints import train_lock\n"
         "with train_lock():\n    print('held', flush=True); time.sleep(60)"), str(Path(__file__).parents[1] / "src")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -225,7 +236,7 @@ def test_broken_and_looping_links_are_named_and_counted(tmp_path, monkeypatch, k
 
 
 def test_trainable_layers_message_states_the_real_range(tiny_model_dir):
-    from banglasim.modeling import freeze_all_but_last, load_model
+    from banglasim.models.loading import freeze_all_but_last, load_model
 
     with pytest.raises(UserError, match="from 1 to 4"):
         freeze_all_but_last(load_model(str(tiny_model_dir)), 9)
@@ -236,7 +247,7 @@ def test_cache_frozen_must_be_a_real_boolean(tmp_path):
 
     write_params(tmp_path, ["src/A"])
     edit_params(tmp_path, train__cache_frozen=1)
-    from banglasim.params import load_params
+    from banglasim.config.params import load_params
 
     with pytest.raises(UserError, match="train.cache_frozen"):
         load_params(tmp_path / "params.yaml", ("train",))
@@ -254,7 +265,7 @@ def test_json_report_of_prepare_is_strict_json(tmp_path, monkeypatch):
 
 
 def test_only_the_main_process_deletes_run_folders(tmp_path, monkeypatch):
-    from banglasim.checkpoints import remove_other_runs, resume_point
+    from banglasim.runs.checkpoints import remove_other_runs, resume_point
 
     monkeypatch.chdir(tmp_path)
     finished, other = tmp_path / ".checkpoints" / "finished", tmp_path / ".checkpoints" / "other"

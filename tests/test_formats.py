@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from data_helpers import (
-    PASSAGES, metrics, nfc, prepare_main, prepared, qa, sample_squad, squad, write_json, write_jsonl, write_params,
+    PASSAGES,
+    metrics,
+    nfc,
+    prepare_main,
+    prepared,
+    qa,
+    sample_squad,
+    squad,
+    write_json,
+    write_jsonl,
+    write_params,
     write_table,
 )
 

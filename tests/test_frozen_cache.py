@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from banglasim.frozen_cache import FrozenPrefixCache
-from banglasim.modeling import freeze_all_but_last, load_model
+from banglasim.models.loading import freeze_all_but_last, load_model
+from banglasim.training.frozen_cache import FrozenPrefixCache
 
 PASSAGES = [
     "পদ্মা বাংলাদেশের প্রধান নদীগুলোর একটি",

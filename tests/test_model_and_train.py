@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,21 +11,24 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from sentence_transformers.sentence_transformer.modules import Pooling
 
-from banglasim.checkpoints import (
+from banglasim.config.params import Params, load_params
+from banglasim.core.errors import UserError
+from banglasim.evaluation.evaluators import TRAINER_COSINE_KEY, TRAINER_SCORE_KEY
+from banglasim.models.loading import freeze_all_but_last, load_model, transformer_layers
+from banglasim.runs.checkpoints import (
     COMPLETE_MARKER,
     CheckpointMarker,
     completed_checkpoints,
     run_key,
     select_step,
 )
-from banglasim.errors import UserError
-from banglasim.evaluators import TRAINER_COSINE_KEY, TRAINER_SCORE_KEY
-from banglasim.frozen_cache import FrozenPrefixCache
-from banglasim.modeling import freeze_all_but_last, load_model, transformer_layers
-from banglasim.precision import resolve_precision
-from banglasim.train_callbacks import LiveMetrics, eval_steps, series_from_history
-from sentence_transformers.sentence_transformer.modules import Pooling
+from banglasim.training.callbacks import LiveMetrics, eval_steps, series_from_history
+from banglasim.training.frozen_cache import FrozenPrefixCache
+from banglasim.training.precision import resolve_precision
+
+from conftest import REPO_ROOT
 
 TEXTS = [
     "পদ্মা বাংলাদেশের প্রধান নদীগুলোর একটি",
@@ -312,25 +316,27 @@ def test_completed_checkpoints_only_marked_ones_in_numeric_order(tmp_path):
 
 
 def test_run_key_changes_with_params_data_base_model_precision_and_code(tmp_path, monkeypatch):
-    import banglasim.checkpoints as checkpoints_mod
+    import banglasim.runs.checkpoints as checkpoints_mod
 
     data = tmp_path / "train.jsonl"
     data.write_text('{"anchor": "a", "positive": "b"}\n')
     base = tmp_path / "base"
     base.mkdir()
     (base / "model.safetensors").write_bytes(b"weights")
-    code = tmp_path / "module.py"
+    code = tmp_path / "code" / "module.py"
+    code.parent.mkdir()
     code.write_text("x = 1\n")
-    monkeypatch.setattr(checkpoints_mod, "stage_code", lambda stage: [str(code)] if stage == "train" else [])
-    mp, tp = {"name": "x", "max_seq_length": 64}, {"learning_rate": 1e-3, "seed": 42, "processes": 1}
+    monkeypatch.setattr(checkpoints_mod, "code_folders", lambda module: [str(code.parent)])
+    params = load_params(REPO_ROOT / "params.yaml", ("model", "train"))
+    mp, tp = params.model, params.train
 
     def key(model=mp, train=tp, precision="fp32"):
-        return run_key({"model": model, "train": train}, [base, data], precision)
+        return run_key(Params(model=model, train=train), [base, data], precision)
 
     first = key()
-    assert first == key(dict(mp), dict(tp))
-    assert first != key(train={**tp, "learning_rate": 2e-3})
-    assert first != key(model={**mp, "max_seq_length": 32})
+    assert first == key(replace(mp), replace(tp))
+    assert first != key(train=replace(tp, learning_rate=2e-3))
+    assert first != key(model=replace(mp, max_seq_length=32))
     assert first != key(precision="bf16")
     for path, changed, original in ((code, "x = 2\n", "x = 1\n"), (base / "model.safetensors", "other", "weights"),
                                     (data, '{"anchor": "a", "positive": "c"}\n', '{"anchor": "a", "positive": "b"}\n')):
@@ -342,7 +348,7 @@ def test_run_key_changes_with_params_data_base_model_precision_and_code(tmp_path
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CPU behaviour")
 def test_resolve_precision_on_cpu(monkeypatch):
-    import banglasim.precision as precision_mod
+    import banglasim.training.precision as precision_mod
 
     monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto") == "fp32"
@@ -354,11 +360,10 @@ def test_resolve_precision_on_cpu(monkeypatch):
 
 
 def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_path, monkeypatch):
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save_file
 
-    from banglasim import publish
-    from banglasim.checkpoints import TRAINABLE_WEIGHTS, trainable_state
-    from safetensors.torch import save_file
+    from banglasim.runs import publish
+    from banglasim.runs.checkpoints import TRAINABLE_WEIGHTS, trainable_state
 
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / ".checkpoints" / "run"
@@ -371,8 +376,9 @@ def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_
     save_file(trainable_state(older), str(run_dir / "checkpoint-7" / TRAINABLE_WEIGHTS))
     final = load_model(str(tiny_model_dir))
     freeze_all_but_last(final, 2)
-    params = {"model": {"name": str(tiny_model_dir), "max_seq_length": 64, "pooling": "mean", "trainable_layers": 2},
-              "train": {"select": "best"}}
+    repo = load_params(REPO_ROOT / "params.yaml", ("model", "train"))
+    params = Params(model=replace(repo.model, name=str(tiny_model_dir), max_seq_length=64, trainable_layers=2),
+                    train=replace(repo.train, select="best"))
     publish.stage_model(final, run_dir, 7, 27, params, {"step": 7, "eval_score": 0.5, "avg_cosine": 0.6,
                                                         "train_loss": 1.2})
     stage = publish.staging_dir(run_dir)

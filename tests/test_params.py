@@ -7,10 +7,18 @@ import re
 import pytest
 import yaml
 
-from banglasim.errors import UserError
-from banglasim.params import check_sources_exist, load_params
+from banglasim.config.params import check_sources_exist, load_params
+from banglasim.core.errors import UserError
+
 from data_helpers import (
-    DELETE, REPO_PARAMS, assert_no_prepare_output, assert_user_error, edit_params, run_cli, run_prepare, write_params,
+    DELETE,
+    REPO_PARAMS,
+    assert_no_prepare_output,
+    assert_user_error,
+    edit_params,
+    run_cli,
+    run_prepare,
+    write_params,
 )
 
 
@@ -26,8 +34,8 @@ def edit(path, section, name, value):
 
 def test_repository_params_are_valid():
     params = load_params(REPO_PARAMS)
-    assert params["data"]["sources"]
-    assert params["prepare"]["on_error"] in ("fail", "skip")
+    assert params.data.sources
+    assert params.prepare.on_error in ("fail", "skip")
 
 
 def test_copied_params_are_valid(params_file):
@@ -159,10 +167,36 @@ def test_cli_missing_source_names_the_params_file_in_use(tmp_path, stage):
 
 def test_exponent_floats_written_by_dvc_exp_run_are_numbers(tmp_path):
     """`dvc exp run -S train.learning_rate=2e-5` writes `2e-05` (YAML 1.2), which must load as a float."""
-    from banglasim.params import load_params
+    from banglasim.config.params import load_params
 
     text, n = re.subn(r"(?m)^(  learning_rate:) \S+", r"\1 2e-05", REPO_PARAMS.read_text(encoding="utf-8"))
     assert n == 1
     path = tmp_path / "params.yaml"
     path.write_text(text, encoding="utf-8")
-    assert load_params(path, ("train",))["train"]["learning_rate"] == 2e-05
+    assert load_params(path, ("train",)).train.learning_rate == 2e-05
+
+
+def test_params_are_frozen_typed_sections(params_file):
+    import dataclasses
+
+    from banglasim.config.params import TrainParams
+
+    params = load_params(params_file, ("train",))
+    assert isinstance(params.train, TrainParams) and params.model is None, "only the sections asked for"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.train.learning_rate = 1.0
+
+
+def test_the_old_sampler_name_is_refused_naming_the_new_one(params_file):
+    edit(params_file, "train", "batch_sampler", "batch_sampler")
+    with pytest.raises(UserError, match="renamed") as info:
+        load_params(params_file)
+    assert "train.batch_sampler: plain" in str(info.value)
+
+
+def test_an_unknown_section_is_refused(params_file):
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    params["trian"] = {"epochs": 2}
+    params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(UserError, match="unknown section.*trian"):
+        load_params(params_file)

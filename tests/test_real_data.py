@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from banglasim.cli import main
+
 from data_helpers import metrics, prepare_main, read_jsonl, write_params
 
 HERE = Path(__file__).resolve()

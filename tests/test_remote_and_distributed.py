@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import banglasim, dvc, read_tsv
 from data_helpers import edit_params
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from banglasim.train_callbacks import eval_steps
+from banglasim.training.callbacks import eval_steps
+
 from conftest import banglasim, make_repo_copy, read_tsv, tool_env
 from data_helpers import edit_params
 
@@ -161,7 +162,7 @@ def test_a_code_change_gives_a_new_run_key(finished, tmp_path):
     shutil.copytree(finished, repo, symlinks=True)
     before = run_folders(repo)
     assert len(before) == 1
-    code = repo / "src/banglasim/publish.py"  # a module train imports, not train.py itself
+    code = repo / "src/banglasim/runs/publish.py"  # a module train imports, not train.py itself
     code.write_text(code.read_text(encoding="utf-8") + "\n# a change to the training code\n", encoding="utf-8")
     proc = banglasim("train", cwd=repo)
     assert "resuming from" not in proc.stdout

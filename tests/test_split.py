@@ -7,8 +7,17 @@ from collections import defaultdict
 import pytest
 
 from banglasim.cli import main
+
 from data_helpers import (
-    assert_user_error, edit_params, farm_squad, metrics, prepare_main, prepared, read_jsonl, run_cli, write_json,
+    assert_user_error,
+    edit_params,
+    farm_squad,
+    metrics,
+    prepare_main,
+    prepared,
+    read_jsonl,
+    run_cli,
+    write_json,
     write_params,
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import banglasim, dvc, git, make_repo_copy
 from data_helpers import edit_params
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from banglasim.errors import UserError
-from banglasim.mine import answer_free, mine
-from banglasim.modeling import load_model
-from banglasim.training_data import column_prompts, in_batch_duplicates, train_dataset
+from banglasim.config.params import MineParams
+from banglasim.core.errors import UserError
+from banglasim.data.mine import answer_free, mine
+from banglasim.models.loading import load_model
+from banglasim.training.inputs import column_prompts, in_batch_duplicates, train_dataset
 
 DISTRICTS = ["ঢাকা", "রাজশাহী", "খুলনা", "সিলেট", "বরিশাল", "রংপুর", "কুমিল্লা", "যশোর", "পাবনা", "ফরিদপুর"]
 CROPS = ["ধান", "পাট", "গম", "আলু", "সরিষা", "আখ", "চা", "ভুট্টা", "ডাল", "তিল"]
@@ -45,7 +46,7 @@ def test_no_duplicates_batches_never_hold_one_passage_twice(tiny, tmp_path, monk
     trainer = trainer_for(tiny, rows, "no_duplicates")
     counts = in_batch_duplicates(trainer, [r["passage_id"] for r in rows])
     assert counts["no_duplicates"]["batches_with_a_passage_twice"] == 0
-    assert counts["batch_sampler"]["batches_with_a_passage_twice"] > 0, "plain batches of 8 from 10 passages x 5"
+    assert counts["plain"]["batches_with_a_passage_twice"] > 0, "plain batches of 8 from 10 passages x 5"
     batches = list(trainer.get_batch_sampler(trainer.train_dataset, batch_size=8, drop_last=False, seed=3))
     assert sorted(i for b in batches for i in b) == list(range(len(rows))), "every row once per epoch"
     for batch in batches:
@@ -60,7 +61,7 @@ def test_mined_negatives_never_contain_the_answer(tiny):
     rows.append({"anchor": "ঢাকায় ধান ছাড়া আর কী হয়?", "positive": "ঢাকার আশেপাশে ধান ও পাট দুটোই হয়।",
                  "query_id": "decoy", "passage_id": "pd", "answer": "পাট"})
     prompts = {"query": "query: ", "passage": "passage: "}
-    cfg = {"relative_margin": 0.0, "range_max": 20, "batch_size": 16}
+    cfg = MineParams(relative_margin=0.0, range_max=20, batch_size=16)
     mined, counts = mine(rows, 3, cfg, tiny, prompts, seed=1)
     assert len(mined) == len(rows) and counts["questions"] == len(rows)
     for r in mined:
@@ -77,7 +78,7 @@ def test_answer_free_drops_the_positive_answer_bearing_and_repeated_passages():
 
 def test_too_many_hard_negatives_for_the_passages_is_a_user_error(tiny):
     with pytest.raises(UserError, match="train.hard_negatives"):
-        mine(qa_rows(1)[:3], 5, {"relative_margin": 0.0, "range_max": 20, "batch_size": 8}, tiny,
+        mine(qa_rows(1)[:3], 5, MineParams(relative_margin=0.0, range_max=20, batch_size=8), tiny,
              {"query": "", "passage": ""}, seed=1)
 
 

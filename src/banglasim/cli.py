@@ -1,4 +1,4 @@
-"""Command line: `banglasim <stage>` runs one pipeline stage (as dvc.yaml does with `python -m banglasim.<stage>`),
+"""The one command line: `banglasim <stage>` runs a pipeline stage (dvc.yaml runs `python -m banglasim <stage>`),
 `banglasim search` finds passages with the trained model."""
 
 from __future__ import annotations
@@ -7,20 +7,9 @@ import argparse
 import importlib
 import sys
 
-from banglasim.errors import exit_code
-from banglasim.paths import MODEL_DIR, PARAMS_FILE, SEARCH_CACHE_DIR
-
-# command -> (module, help); each module has run(params_path[, name])
-STAGES = {
-    "check-params": ("check_params", "validate the whole params file (the first stage)"),
-    "base-model": ("base_model", "materialise model.name into models/base/"),
-    "ingest": ("ingest", "read one source folder of data.sources (all when no NAME is given)"),
-    "prepare": ("prepare", "merge the ingested sources, write data/prepared/"),
-    "split": ("split", "train/validation/test split, write data/splits/"),
-    "mine": ("mine", "hard negatives for train.hard_negatives, write data/mined/"),
-    "train": ("train", "fine-tune models/base, write models/model/ and dvclive/"),
-    "evaluate": ("evaluate", "base vs tuned metrics on test and validation, write metrics/evaluate.json"),
-}
+from banglasim.config.paths import MODEL_DIR, PARAMS_FILE, SEARCH_CACHE_DIR
+from banglasim.core.errors import exit_code
+from banglasim.stages import STAGES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,10 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "search":
-        from banglasim.search import run_cli
+        from banglasim.search.query import run_cli
 
         return exit_code(lambda: run_cli(args))
-    module = importlib.import_module(f"banglasim.{STAGES[args.command][0]}")  # only the stage that runs is imported
+    module = importlib.import_module(STAGES[args.command][0])  # only the stage that runs is imported
     extra = (args.name,) if args.command == "ingest" else ()
     return exit_code(lambda: module.run(args.params, *extra))
 

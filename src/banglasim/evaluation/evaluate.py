@@ -1,0 +1,120 @@
+"""Stage `evaluate`: base model vs tuned model on the test split (and validation, labelled so), with 95% intervals.
+
+The test split is read here and nowhere else: no training or choice (not even `train.select: best`,
+which uses validation) has seen it. Retrieval: every question is ranked against all passages of its
+split (cosine, pessimistic ranks); with one relevant passage per question, MRR@10, Recall@k and
+nDCG@10 follow from the rank of that passage (the definitions of sentence-transformers'
+InformationRetrievalEvaluator). The reference's eval score and average cosine come from the same
+evaluator (evaluators.py). The base model is evaluated with the settings the run record says the
+tuned model was trained with (max_seq_length, pooling, prompts). Writes metrics/evaluate.json with flat
+keys (`test.tuned.mrr_at_10`, ...) for `dvc metrics diff`, and the training report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+
+from banglasim.config.params import EvaluateParams, load_params
+from banglasim.config.paths import (
+    BASE_MODEL_DIR,
+    EVALUATE_METRICS,
+    MODEL_DIR,
+    RUN_RECORD_FILE,
+    TEST_FILE,
+    VALIDATION_FILE,
+)
+from banglasim.core import atomic
+from banglasim.core.errors import UserError, require_inputs
+from banglasim.evaluation.evaluators import PairSimilarityEvaluator
+from banglasim.evaluation.metrics import bootstrap_ci, paired_delta_ci, retrieval_metrics
+from banglasim.evaluation.report import write_report
+from banglasim.models.loading import load_model, quiet_library_bars
+
+SPLITS = {"test": TEST_FILE, "validation": VALIDATION_FILE}
+
+
+def score_model(model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
+                prompts: dict[str, str] | None = None) -> tuple[dict, np.ndarray]:
+    """All metrics of one model on one split: retrieval, the reference's pair metrics, intervals, per source."""
+    query_ids = list(dict.fromkeys(r["query_id"] for r in rows))
+    qpos = {qid: i for i, qid in enumerate(query_ids)}
+    positives = [r for r in rows if r["score"] >= 0.5]
+    if [r["query_id"] for r in positives] != query_ids:
+        raise UserError("the split file must hold exactly one positive pair (score 1.0) per question, first",
+                        fix="rerun the split stage (dvc repro split)")
+    evaluator = PairSimilarityEvaluator.from_rows(rows, batch_size=cfg.batch_size, prompts=prompts)
+    pair = evaluator.pair_metrics(model)
+    ranks = evaluator.ranks
+    out = {**retrieval_metrics(ranks), **{k: v for k, v in pair.items() if k != "mrr_at_10"}}
+    labels = np.array([float(r["score"]) for r in rows])
+    pair_query = np.array([qpos[r["query_id"]] for r in rows])
+    for name, (lo, hi) in bootstrap_ci(ranks, pair_query, evaluator.pair_cosines, labels,
+                                       cfg.bootstrap_samples, cfg.seed).items():
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
+    sources = [r["source"] for r in positives]
+    per_source = {s: retrieval_metrics(ranks[[i for i, x in enumerate(sources) if x == s]])["mrr_at_10"]
+                  for s in sorted(set(sources))}
+    return {"metrics": out, "per_source_mrr_at_10": per_source}, ranks
+
+
+def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
+            prompts: dict[str, str]) -> dict:
+    """Base vs tuned on one split: both models' metrics, the deltas, MRR@10 per source, the counts."""
+    base, base_ranks = score_model(base_model, rows, cfg, prompts)
+    tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts)
+    delta = {k: tuned["metrics"][k] - base["metrics"][k] for k in tuned["metrics"] if "_ci_" not in k}
+    if cfg.bootstrap_samples:
+        delta["mrr_at_10_ci_low"], delta["mrr_at_10_ci_high"] = paired_delta_ci(
+            base_ranks, tuned_ranks, cfg.bootstrap_samples, cfg.seed)
+    per_source = {s: {"base_mrr_at_10": base["per_source_mrr_at_10"][s], "tuned_mrr_at_10": v,
+                      "delta_mrr_at_10": v - base["per_source_mrr_at_10"][s]}
+                  for s, v in tuned["per_source_mrr_at_10"].items()}
+    positives = [r for r in rows if r["score"] >= 0.5]
+    return {"base": base["metrics"], "tuned": tuned["metrics"], "delta": delta, "per_source": per_source,
+            "n_queries": len(positives), "n_passages": len({r["passage_id"] for r in positives})}
+
+
+def _finite(result: dict, path: str = "") -> None:
+    """Never write NaN or inf into a metrics file: name the metric instead."""
+    for key, value in result.items():
+        if isinstance(value, dict):
+            _finite(value, f"{path}{key}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"metric {path}{key} is {value}",
+                            fix="see the error above it; the metrics were not written")
+
+
+# What `dvc exp show` / `dvc metrics diff` list: the headline of each split (the rest: reports/evaluation.json)
+HEADLINE_KEYS = {"test": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
+                 "validation": ("mrr_at_10",)}
+
+
+def headline(result: dict) -> dict:
+    """The headline metrics: per split, base / tuned / delta of the HEADLINE_KEYS (intervals where computed)."""
+    return {split: {model: {k: result[split][model][k] for k in keys if k in result[split][model]}
+                    for model in ("base", "tuned", "delta")}
+            for split, keys in HEADLINE_KEYS.items()}
+
+
+def run(params_path: str) -> None:
+    quiet_library_bars()
+    cfg = load_params(params_path, ("evaluate",)).evaluate
+    require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (MODEL_DIR / "modules.json", "train"),
+                    (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model")])
+    record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
+    mp, prompts = record["params"]["model"], record["prompts"]
+    base = load_model(str(BASE_MODEL_DIR), mp["max_seq_length"], mp["pooling"])
+    tuned = load_model(str(MODEL_DIR))
+    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts) for split, path in SPLITS.items()}
+    _finite(result)
+    atomic.write_json(EVALUATION_DETAILS, result)
+    atomic.write_json(EVALUATE_METRICS, headline(result))
+    write_report(result)
+    b, t = result["test"]["base"], result["test"]["tuned"]
+    print(f"evaluate (test, {result['test']['n_queries']} questions): MRR@10 base {b['mrr_at_10']:.4f} "
+          f"-> tuned {t['mrr_at_10']:.4f} (95% CI {t.get('mrr_at_10_ci_low', math.nan):.4f}-"
+          f"{t.get('mrr_at_10_ci_high', math.nan):.4f}); eval score {b['eval_score']:.4f} -> {t['eval_score']:.4f}")

@@ -1,0 +1,108 @@
+"""Metrics shared by train and evaluate: the reference's eval score and average cosines, and retrieval ranks.
+
+`PairSimilarityEvaluator` is sentence-transformers' EmbeddingSimilarityEvaluator (its cosine
+Spearman is the eval score) over scored (query, passage) pairs, plus the mean cosine of the positive
+pairs (`avg_cosine`), of the negative pairs, their gap, and MRR@10 of each query's own passage among
+all passages of the positive pairs. Each distinct text is embedded once per call, with the query or
+passage prompt. Ranks are pessimistic: a passage that ties with the right one counts against it, so a
+collapsed model cannot score well; NaN or identical embeddings stop the run with a clear error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+from banglasim.core.errors import UserError
+from banglasim.evaluation.metrics import check_embeddings, pessimistic_ranks, retrieval_metrics
+from banglasim.models.loading import show_progress
+
+EVAL_NAME = "val"
+SCORE_METRIC = f"{EVAL_NAME}_spearman_cosine"  # the eval score: EmbeddingSimilarityEvaluator's cosine Spearman
+COSINE_METRIC = f"{EVAL_NAME}_avg_cosine"
+MRR_METRIC = f"{EVAL_NAME}_mrr_at_10"
+# the Trainer logs an evaluator's metrics with an "eval_" prefix: these are the keys in its log history
+TRAINER_SCORE_KEY = f"eval_{SCORE_METRIC}"
+TRAINER_COSINE_KEY = f"eval_{COSINE_METRIC}"
+TRAINER_MRR_KEY = f"eval_{MRR_METRIC}"
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
+    """EmbeddingSimilarityEvaluator over (query, passage, score) pairs, with average cosines and MRR@10 added."""
+
+    def __init__(self, queries: list[str], passages: list[str], scores: list[float], batch_size: int = 32,
+                 prompts: dict[str, str] | None = None) -> None:
+        super().__init__(queries, passages, scores, batch_size=batch_size, main_similarity="cosine",
+                         name=EVAL_NAME, write_csv=False)
+        self.prompts = prompts or {}  # "query" and "passage" prompts, as the model is trained with them
+        self.show_progress_bar = show_progress(len(set(queries)) + len(set(passages)))
+        self._embedded: dict[str, np.ndarray] = {}
+        self.pair_cosines = np.zeros(0)
+        self.ranks = np.zeros(0, dtype=int)  # of each positive pair's query, in pair order
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], batch_size: int = 64,
+                  prompts: dict[str, str] | None = None) -> PairSimilarityEvaluator:
+        """From the scored pairs the split stage writes (query, passage, score)."""
+        return cls([r["query"] for r in rows], [r["passage"] for r in rows], [float(r["score"]) for r in rows],
+                   batch_size=batch_size, prompts=prompts)
+
+    def embed_inputs(self, model: SentenceTransformer, sentences, **kwargs) -> np.ndarray:
+        """Embed each distinct text once (passages recur across queries), with the query or passage prompt."""
+        side = "query" if sentences is self.sentences1 else "passage"
+        if self.prompts.get(side):
+            kwargs["prompt"] = self.prompts[side]
+        unique = list(dict.fromkeys(sentences))
+        index = {text: i for i, text in enumerate(unique)}
+        emb = super().embed_inputs(model, unique, **kwargs)
+        check_embeddings(emb, f"{side} embeddings of {len(unique)} texts")
+        self._embedded[side] = emb
+        return emb[[index[s] for s in sentences]]
+
+    def __call__(self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1,
+                 steps: int = -1) -> dict[str, float]:
+        metrics = super().__call__(model, output_path, epoch, steps)
+        q, p = self._expanded("query", self.sentences1), self._expanded("passage", self.sentences2)
+        cos = np.sum(_normalised(q) * _normalised(p), axis=1)
+        labels = np.asarray(self.scores)
+        positive = labels >= 0.5
+        extra = {"avg_cosine": float(cos[positive].mean())}
+        if (~positive).any():
+            extra["avg_cosine_negative"] = float(cos[~positive].mean())
+            extra["cosine_gap"] = extra["avg_cosine"] - extra["avg_cosine_negative"]
+        corpus = list(dict.fromkeys(s for s, ok in zip(self.sentences2, positive) if ok))
+        where = {text: i for i, text in enumerate(corpus)}
+        corpus_emb = self._expanded("passage", corpus)
+        scores = _normalised(q[positive]) @ _normalised(corpus_emb).T
+        self.ranks = pessimistic_ranks(scores, np.array([where[s] for s, ok in zip(self.sentences2, positive) if ok]))
+        extra["mrr_at_10"] = retrieval_metrics(self.ranks)["mrr_at_10"]
+        metrics.update(self.prefix_name_to_metrics(extra, self.name))
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        self.pair_cosines = cos
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad:
+            raise UserError(f"validation metric(s) {', '.join(bad)} are undefined (NaN) for this data",
+                            fix="the eval score needs negative pairs: set split.negatives_per_query >= 1")
+        return {k: float(v) for k, v in metrics.items()}
+
+    def _expanded(self, side: str, texts: list[str]) -> np.ndarray:
+        """The embeddings of `texts` from the last call's distinct texts of that side."""
+        unique = list(dict.fromkeys(self.sentences1 if side == "query" else self.sentences2))
+        index = {text: i for i, text in enumerate(unique)}
+        return self._embedded[side][[index[t] for t in texts]]
+
+    def pair_metrics(self, model: SentenceTransformer) -> dict[str, float]:
+        """eval_score, avg_cosine, mrr_at_10 and, with negative pairs, avg_cosine_negative and cosine_gap."""
+        metrics = self(model)
+        out = {"eval_score": metrics[SCORE_METRIC]}
+        for name in ("avg_cosine", "avg_cosine_negative", "cosine_gap", "mrr_at_10"):
+            if f"{EVAL_NAME}_{name}" in metrics:
+                out[name] = metrics[f"{EVAL_NAME}_{name}"]
+        return out

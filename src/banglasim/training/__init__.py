@@ -1,0 +1,3 @@
+"""The fine-tune: the train stage, the trainer's inputs and loss, callbacks (evaluation schedule, DVCLive),
+readable progress, precision choice and the frozen-prefix cache.
+"""
