@@ -240,8 +240,11 @@ def test_score_model_metrics_and_per_source(tiny):
     result, ranks = score_model(tiny, rows, cfg)
     m = result["metrics"]
     n_queries = len({r["query_id"] for r in rows})
-    assert len(ranks) == n_queries
-    assert m["mrr_at_10"] == pytest.approx(retrieval_metrics(ranks)["mrr_at_10"])
+    assert len(ranks["corpus"]) == n_queries
+    assert m["mrr_at_10"] == pytest.approx(retrieval_metrics(ranks["corpus"])["mrr_at_10"])
+    # without a corpus, the corpus is the split's own passages: both rankings are the same
+    assert (ranks["corpus"] == ranks["within_split"]).all()
+    assert result["n_passages"] == result["n_split_passages"] == len({r["passage_id"] for r in rows if r["score"]})
     for key in ("recall_at_1", "recall_at_5", "recall_at_10", "ndcg_at_10", "eval_score", "avg_cosine",
                 "avg_cosine_negative", "cosine_gap", "mrr_at_10_ci_low", "mrr_at_10_ci_high",
                 "eval_score_ci_low", "eval_score_ci_high"):
