@@ -103,6 +103,13 @@ def test_dvclive_series_have_one_row_per_evaluation_step(repo):
     live = json.loads((repo / "dvclive/metrics.json").read_text())
     assert live["step"] == n
     assert live["eval_score"] == pytest.approx(series(repo, "eval_score")[n])
+    every = max(1, n // 50)  # the step series: every few optimizer steps, and the last
+    want = sorted({*range(every, n + 1, every), n})
+    for name in ("train_loss", "learning_rate"):
+        rows = read_tsv(repo / LIVE / "steps" / f"{name}.tsv")
+        assert [int(r["step"]) for r in rows] == want, name
+        assert all(math.isfinite(float(r[name])) and float(r[name]) >= 0 for r in rows), name
+    assert "steps" not in live, "the step series stay out of dvclive/metrics.json (and dvc exp show)"
 
 
 def test_training_report_matches_the_dvclive_series(repo):
@@ -291,6 +298,9 @@ def test_experiment_then_metrics_and_plots_diff(repo, tmp_path):
     html = (out_dir / "index.html").read_text(encoding="utf-8")
     for name in SERIES:
         assert name in html
+    # the step series, both runs in one chart each
+    assert "vegaEmbed('#Training_loss_by_step__a_mean_of_every_few_optimizer_steps'" in html
+    assert "vegaEmbed('#Learning_rate_by_step'" in html and "learning_rate" in html
 
 
 RATES = ("2e-3", "5e-3")
