@@ -202,10 +202,20 @@ def publish_run(params: Params, run_dir: Path, trainer: CheckpointingTrainer, hi
                         next(r for r in history if r["step"] == selected))
     live.end()
     stage = publish.staging_dir(run_dir)
-    atomic.write_json(stage / "train.json", {"run": run_dir.name, "selected_step": selected, "select": tp.select,
-                                             "total_steps": steps, "eval_steps": [row["step"] for row in history]})
+    atomic.write_json(stage / "train.json", train_metrics(run_dir.name, selected, tp.select, steps, history, record))
     atomic.write_json(stage / "run_record.json", build_run_record(params, **record))
     publish.commit(run_dir)
     remove_other_runs(keep=run_dir)
     print(f"train: {steps} steps in {record['wall_seconds']:.1f}s; published step {selected} ({tp.select}) "
           f"to {MODEL_DIR}/")
+
+
+def train_metrics(run: str, selected: int, select: str, steps: int, history: list[dict], record: dict) -> dict:
+    """metrics/train.json: the run, its steps, validation MRR@10 (whole corpus) of the base model (step 0) and of
+    the published step, and the train stage's time, so that `dvc exp show` can list a validation-only grid."""
+    by_step = {row["step"]: row for row in history}
+    return {"run": run, "selected_step": selected, "select": select, "total_steps": steps,
+            "eval_steps": [row["step"] for row in history],
+            "val_mrr_at_10_base": by_step.get(0, {}).get("val_mrr_at_10"),
+            "val_mrr_at_10_selected": by_step[selected].get("val_mrr_at_10"),
+            "wall_seconds": record["wall_seconds"], "seconds_per_step": record["seconds_per_step"]}
