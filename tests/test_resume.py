@@ -116,6 +116,10 @@ def assert_complete_series(repo: Path) -> None:
             assert r[name] not in ("", "null", "nan", "None"), f"{name}: empty at step {r['step']}"
             float(r[name])
     assert json.loads((repo / "metrics/train.json").read_text())["eval_steps"] == expected
+    every = max(1, total // 50)  # the step series: every few steps, the ones before the crash replayed
+    for name in ("train_loss", "learning_rate"):
+        steps = [int(r["step"]) for r in read_tsv(repo / LIVE / "steps" / f"{name}.tsv")]
+        assert steps == sorted({*range(every, total + 1, every), total}), f"steps/{name}: {steps}"
     live = json.loads((repo / "dvclive/metrics.json").read_text())
     assert live["step"] == total and all(v is not None for v in live.values())
     assert (repo / "models/model/model.safetensors").exists()
