@@ -29,10 +29,13 @@
 # Estimates: s/step scales with the texts per step through the trainable layers (the frozen-prefix cache
 # runs the frozen ones once per text): hard negatives add one passage per question; more trainable layers
 # cost roughly in proportion to them; cached_mnrl at batch 64/128 embeds as many texts per epoch as
-# batch 16 plus a no-gradient pass of the trainable layers. Evaluations (3 per epoch-run, whole corpus of
-# ~1,000 passages) cost ~1 min for the first (full forward) and ~10 s for the later ones (frozen states
-# cached). If phase 1 + 2 must fit 3 hours, drop g21-epochs-3 first (the costliest; run it only if
-# epochs 2 beats 1). Phase 3 (full data, ~339 steps x s/step + evaluate) is outside the 3 hours.
+# batch 16 plus a no-gradient pass of the trainable layers. Evaluations (3 per 1-epoch run, each ranking
+# ~200 validation questions against the whole corpus of ~1,000 passages) cost ~1.5 min for the first (full
+# forward) and ~15 s for the later ones (frozen states cached): benchmarks/corpus_eval_cost.py measured
+# 0.167 CPU s per passage cold and 0.030 cached (e5-small, 256 tokens, 2 threads; i.e. ~12 and ~65
+# passages/s on 2 idle cores; under load average 9 it gave 2.0 and 13 passages/s wall). If phase 1 + 2
+# must fit 3 hours, drop g21-epochs-3 first (the costliest; run it only if epochs 2 beats 1). Phase 3
+# (full data, ~339 steps x s/step + evaluate) is outside the 3 hours.
 # Not measured as a whole here: the figures above are estimates from the per-step figure; the table's
 # wall_seconds column is the measurement.
 set -euo pipefail
