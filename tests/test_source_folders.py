@@ -97,12 +97,15 @@ def test_check_params_refuses_even_with_on_error_skip(tmp_path, source):
     assert not (tmp_path / "reports/params_check.txt").exists()
 
 
-@pytest.mark.parametrize("sources,needles", [
-    (["data/raw/D2"], ("is a list", "D2: data/raw/D2/BanQA/data", "ingest@NAME")),  # the old format
-    (3, ("data.sources = 3", "not a mapping", "D2: data/raw/D2/BanQA/data")),
-    ({"D2": 3}, ("data.sources.D2 = 3", "not a folder path")),
-    ({"D2": None}, ("data.sources.D2 = None", "not a folder path")),
-])
+@pytest.mark.parametrize(
+    "sources,needles",
+    [
+        (["data/raw/D2"], ("is a list", "D2: data/raw/D2/BanQA/data", "ingest@NAME")),  # the old format
+        (3, ("data.sources = 3", "not a mapping", "D2: data/raw/D2/BanQA/data")),
+        ({"D2": 3}, ("data.sources.D2 = 3", "not a folder path")),
+        ({"D2": None}, ("data.sources.D2 = None", "not a folder path")),
+    ],
+)
 def test_wrong_shapes_of_data_sources_spell_out_the_right_one(tmp_path, source, sources, needles):
     """DVC answers these with `Could not find 'key'`, `expected list/dictionary, got int`, `'int' object has no
     attribute 'decode'` before any stage runs; check-params (run by `make repro` first) says what to write."""

@@ -23,16 +23,22 @@ MAX_LISTED = 5  # problems named in one message
 def check_sources_shape(sources: Any, params_path: str | Path) -> None:
     """data.sources must be {name: folder}; the old list form and other shapes get the shape spelled out."""
     if isinstance(sources, list):
-        raise UserError(f"{params_path}: param data.sources is a list (the format before one ingest stage per "
-                        "source); it must be " + SHAPE,
-                        fix="give each folder a name (letters, digits, '_' or '-'): the stage is ingest@NAME")
+        raise UserError(
+            f"{params_path}: param data.sources is a list (the format before one ingest stage per "
+            "source); it must be " + SHAPE,
+            fix="give each folder a name (letters, digits, '_' or '-'): the stage is ingest@NAME",
+        )
     if not isinstance(sources, dict):
-        raise UserError(f"{params_path}: param data.sources = {sources!r} is not a mapping; it must be " + SHAPE,
-                        fix="write one `NAME: folder` line per source under data.sources")
+        raise UserError(
+            f"{params_path}: param data.sources = {sources!r} is not a mapping; it must be " + SHAPE,
+            fix="write one `NAME: folder` line per source under data.sources",
+        )
     for name, folder in sources.items():
         if not isinstance(folder, str) or not folder.strip():
-            raise UserError(f"{params_path}: param data.sources.{name} = {folder!r} is not a folder path",
-                            fix="write the folder as text, e.g. D2: data/raw/D2/BanQA/data")
+            raise UserError(
+                f"{params_path}: param data.sources.{name} = {folder!r} is not a folder path",
+                fix="write the folder as text, e.g. D2: data/raw/D2/BanQA/data",
+            )
 
 
 def _file_problem(path: Path) -> str | None:
@@ -83,6 +89,6 @@ def check_source_folders(sources: dict[str, str], params_path: str | Path) -> No
             f"{params_path}: source folder data.sources.{name} = '{folder}' holds {len(problems)} entr"
             f"{'y' if len(problems) == 1 else 'ies'} DVC cannot read:\n{listed}{more}",
             fix="DVC hashes every file of a source folder before ingest runs, so prepare.on_error: skip cannot "
-                "skip these: remove or repair each link, make each file readable (chmod a+r), or move it out "
-                "of the folder",
+            "skip these: remove or repair each link, make each file readable (chmod a+r), or move it out "
+            "of the folder",
         )
