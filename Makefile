@@ -34,6 +34,11 @@ repro: setup
 test: setup
 	python -m pytest -q $(PYTEST_ARGS)
 
+# the headline of every experiment, one row each (dvc exp show lists every param too, far wider than a terminal)
+HEADLINE := ^Experiment$$|^eval_score$$|^avg_cosine$$|^train_loss$$|^val_mrr_at_10$$|^test\.(base|tuned|delta)\.(mrr_at_10|mrr_at_10_ci_low|mrr_at_10_ci_high|recall_at_1)$$
+show: setup
+	dvc exp show --no-pager --md -A --drop '.*' --keep '$(HEADLINE)'
+
 bench: setup
 	python benchmarks/prepare_split_scale.py
 	python benchmarks/e5_fidelity.py
