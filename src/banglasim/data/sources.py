@@ -29,6 +29,8 @@ RECORD_FIXES = {
     "invisible_question": "the question holds only invisible characters (zero-width space, BOM, ZWJ...): "
                           "write the question, or remove the record",
     "invisible_passage": "the passage holds only invisible characters: give the record its passage text",
+    "wrong_field_count": "give the row one field per header column; in TSV a record is one line (no line breaks "
+                         "in a field) and a field holding a tab is quoted; in CSV quote a field holding a comma",
 }
 LINK_FIXES = {
     "broken_symlink": "the link points to nothing: fix or remove it",
