@@ -69,8 +69,9 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
 def position_limit(auto_model: torch.nn.Module) -> int | None:
     """The longest input (in tokens) a Hugging Face encoder can embed, from its absolute position table; None when
     it has none (rotary or relative positions). RoBERTa/XLM-R positions start after the padding index."""
-    positions = getattr(auto_model.config, "max_position_embeddings", None)
-    if not isinstance(positions, int) or getattr(auto_model.config, "position_embedding_type", "absolute") != "absolute":
+    config = auto_model.config
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
         return None
     padding_idx = getattr(getattr(auto_model, "embeddings", None), "padding_idx", None)
     return positions - (padding_idx + 1 if isinstance(padding_idx, int) else 0)
