@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -217,6 +218,9 @@ def merge_sources(sources: dict[str, tuple[list[dict], SourceCounts]]) -> tuple[
     return passages, examples
 
 
+CORPUS_MAX_PASSAGE_CHARS = 10**7  # search --corpus: longer passages are skipped, counted and reported
+
+
 def read_corpus(folder: str) -> list[dict]:
     """Passages of one folder in any format prepare reads, bad records skipped (for `search --corpus`)."""
     if not Path(folder).is_dir():
@@ -224,10 +228,17 @@ def read_corpus(folder: str) -> list[dict]:
                         fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)")
     label = Path(folder).resolve().name or "corpus"
     try:
-        passages, _ = merge_sources({label: read_source(folder, label, "skip", 10**7)})
+        source = read_source(folder, label, "skip", CORPUS_MAX_PASSAGE_CHARS)
+        passages, _ = merge_sources({label: source})
     except UserError as exc:
         raise UserError(f"--corpus '{folder}' holds no usable passage ({exc.message})",
                         fix="pass a folder of QA files with questions and their passages") from None
+    skipped = source[1].records_skipped
+    if skipped:
+        print(f"warning: --corpus '{folder}': {sum(skipped.values())} bad record(s) or file(s) skipped ("
+              + ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) + ")"
+              + (f"; passages over {CORPUS_MAX_PASSAGE_CHARS:,} characters are not searched"
+                 if "passage_too_long" in skipped else ""), file=sys.stderr)
     return [passages[pid] for pid in sorted(passages)]
 
 
