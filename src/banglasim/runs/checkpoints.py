@@ -26,7 +26,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from banglasim.config.params import Params
 from banglasim.config.paths import CHECKPOINT_ROOT
-from banglasim.core.errors import UserError
+from banglasim.core.errors import UserError, saving
 from banglasim.models.folder import folder_digest
 from banglasim.runs.code_deps import code_digest, code_folders
 from banglasim.runs.faults import kill_point
@@ -143,6 +143,19 @@ class CheckpointingTrainer(SentenceTransformerTrainer):
             self.loss_meter.add(float(loss))
         kill_point("train-step")
         return loss
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint; a full disk (torch, safetensors or the OS saying so) is one clear error, and
+        the half-written checkpoint folder is removed (it has no COMPLETE marker, so it is never resumed from)."""
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
+        try:  # about 3x the trainable weights: the weights and AdamW's two moments
+            with saving(folder, f"the checkpoint of step {self.state.global_step}", 3 * trainable):
+                super()._save_checkpoint(model, trial)
+        except UserError:
+            if self.args.process_index == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         out = Path(output_dir or self.args.output_dir)
