@@ -159,13 +159,11 @@ def test_an_unwritable_cache_says_not_cached(tmp_path, tiny_model_dir):
 
 def test_records_skipped_from_a_corpus_folder_are_counted_and_reported(tmp_path, tiny_model_dir):
     """A passage too long for --corpus (or any bad record) was dropped without a word."""
-    from banglasim.data.sources import CORPUS_MAX_PASSAGE_CHARS
-
     cwd = workspace(tmp_path, tiny_model_dir)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     rows = [{"question": "নদী?", "context": "যমুনা একটি বড় নদী।"},
-            {"question": "খুব বড়?", "context": "ক" * (CORPUS_MAX_PASSAGE_CHARS + 1)},
+            {"question": "খুব বড়?", "context": "ক" * (10**7 + 1)},
             {"question": "", "context": "পদ্মা একটি নদী।"}]
     (corpus / "qa.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     proc = run_search(cwd, "যমুনা কী?", "--corpus", str(corpus))
