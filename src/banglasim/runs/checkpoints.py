@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ from banglasim.runs.faults import kill_point
 COMPLETE_MARKER = "COMPLETE"
 FINISHED_MARKER = "FINISHED"
 TRAINABLE_WEIGHTS = "trainable.safetensors"
+WALL_FILE = "wall_seconds"  # training seconds up to this checkpoint, over every part of a resumed run
 LOCK_FILE = CHECKPOINT_ROOT / "train.lock"
 TRAIN_MODULE = "banglasim.training.train"  # its code is part of a run's identity
 
@@ -167,11 +169,30 @@ class CheckpointingTrainer(SentenceTransformerTrainer):
         load_trainable(self.model, Path(checkpoint_path))
 
 
+def wall_seconds_before(checkpoint: str | Path | None) -> float:
+    """Training seconds a run had spent up to `checkpoint` (over all its parts), from the checkpoint's WALL_FILE;
+    0.0 for none (or a checkpoint written before the file was)."""
+    try:
+        return float((Path(checkpoint) / WALL_FILE).read_text()) if checkpoint else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 class CheckpointMarker(TrainerCallback):
-    """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones)."""
+    """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones); record
+    the training seconds so far (this part's plus `wall_before`, those of the parts before a resume)."""
+
+    def __init__(self, wall_before: float = 0.0) -> None:
+        self.wall_before = wall_before
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        self.started = time.perf_counter()
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         if args.process_index == 0:
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
+                seconds = self.wall_before + time.perf_counter() - self.started
+                (ckpt / WALL_FILE).write_text(f"{seconds:.3f}\n")
                 (ckpt / COMPLETE_MARKER).write_text(f"{state.global_step}\n")
