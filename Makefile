@@ -24,7 +24,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# check-params first, outside DVC: DVC parses dvc.yaml (foreach over data.sources) and hashes every source
+# folder before any stage runs, and answers a wrong data.sources shape or an unreadable source file with
+# its own cryptic message (docs/troubleshooting.md); the project's check names the param or file and the fix.
 repro: setup
+	PYTHONPATH=src python -m banglasim check-params
 	dvc repro
 
 test: setup
