@@ -88,6 +88,14 @@ CASES = {
     "table_without_question_column": Case(
         lambda src: write_table(src / "bad.csv", ["প্রশ্ন", "context"], [["বাংলাদেশের রাজধানী কোনটি?", DHAKA]]),
         "bad_schema", ("src/A/bad.csv", "question"), file_level=True),
+    "csv_unclosed_quote": Case(  # a quote never closed swallowed every row after it (issue 19.3)
+        _text("bad.csv", "id,question,context\nu1,ঢাকা কোথায়?,ঢাকা বাংলাদেশের রাজধানী।\n"
+                         'u2,পদ্মা কোথায়?,"পদ্মা নদী বাংলাদেশের প্রধান নদী।\nu3,যমুনা কোথায়?,যমুনা একটি নদী।\n'),
+        "malformed_table", ("src/A/bad.csv", "row 3", "quot"), file_level=True),
+    "csv_extra_field": Case(
+        _text("bad.csv", "id,question,context\nx1,ঢাকা কোথায়?,ঢাকা বাংলাদেশের রাজধানী।\n"
+                         "x2,পদ্মা কোথায়?,পদ্মা নদী, বাংলাদেশের প্রধান নদী।\n"),
+        "wrong_field_count", ("src/A/bad.csv", "row 3", "x2", "3 columns", "4 fields"), good_in_bad_file=1),
     "not_utf8_utf16_json": Case(_utf16_squad, "not_utf8", ("src/A/bad.json", "UTF-8"), file_level=True),
     "not_utf8_stray_byte": Case(_stray_byte_jsonl, "not_utf8", ("src/A/bad.jsonl", "line 2"), file_level=True),
     "empty_question": Case(

@@ -6,6 +6,7 @@ import pytest
 
 from data_helpers import (
     PASSAGES,
+    edit_params,
     metrics,
     nfc,
     prepare_main,
@@ -93,8 +94,9 @@ def test_csv_and_tsv(repo, name, column):
     rows = [
         ["t1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA, "ঢাকা"],
         ["t2", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE, ""],  # empty answer cell: no answer
-        # a quoted field with the delimiter and a line break inside
-        ["t3", "ঢাকা, রাজধানী, কোন নদীর তীরে?", "ঢাকা বাংলাদেশের রাজধানী,\nবুড়িগঙ্গার\tতীরে।", "বুড়িগঙ্গার"],
+        # a quoted field with the delimiter (and, in CSV, a line break) inside
+        ["t3", "ঢাকা, রাজধানী, কোন নদীর তীরে?",
+         "ঢাকা বাংলাদেশের রাজধানী," + ("\n" if name.endswith(".csv") else " ") + "বুড়িগঙ্গার\tতীরে।", "বুড়িগঙ্গার"],
     ]
     write_table(repo / f"src/A/{name}", ["id", "question", column, "answer"], rows)
     m, examples, passages = prepare_ok(repo)
@@ -182,3 +184,52 @@ def test_json_lines_split_only_on_newlines(repo):
     m, examples, _ = prepare_ok(repo)
     assert m["total"]["questions"] == 2
     assert {e["query"] for e in examples} == {"বাংলাদেশের রাজধানী কোনটি?", "রবীন্দ্রনাথ কবে নোবেল পান?"}
+
+
+# ---------------------------------------------------------------- quoting (issue 19.3)
+
+SONG = '"আমার সোনার বাংলা" গানটি রবীন্দ্রনাথ ঠাকুরের লেখা এবং বাংলাদেশের জাতীয় সংগীত।'
+PADMA = '"পদ্মা নদী বাংলাদেশের প্রধান নদীগুলোর একটি।'  # a quote that is never closed
+
+
+def test_tsv_quotes_are_text_one_line_one_record(repo):
+    """A bare quote in a TSV is text: five lines, five records, the quotes kept (they merged rows before)."""
+    rows = [("q1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA), ("q2", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE),
+            ("q3", "জাতীয় সংগীত কে লিখেছেন?", SONG), ("q4", "পদ্মা কেমন নদী?", PADMA),
+            ("q5", "ঢাকা কোন নদীর তীরে?", "ঢাকা বুড়িগঙ্গা নদীর তীরে।")]
+    (repo / "src/A/qa.tsv").write_text("id\tquestion\tcontext\n" + "".join("\t".join(r) + "\n" for r in rows),
+                                       encoding="utf-8")
+    m, examples, passages = prepare_ok(repo)
+    assert m["total"]["questions"] == 5 and m["total"]["records_skipped"] == {}
+    text_of = {p["passage_id"]: p["text"] for p in passages}
+    got = {e["original_id"]: text_of[e["passage_id"]] for e in examples}
+    assert got == {qid: nfc(text) for qid, _, text in rows}
+
+
+def test_tsv_csv_style_quoting_on_one_line_is_undone(repo):
+    """What Excel, pandas and Python's csv write for a field holding a tab or a quote: quoted, quotes doubled."""
+    text = 'জাতীয় সংগীত\t"আমার সোনার বাংলা"'
+    write_table(repo / "src/A/qa.tsv", ["question", "context"], [["জাতীয় সংগীত কোনটি?", text]])
+    assert '"""' in (repo / "src/A/qa.tsv").read_text(encoding="utf-8")
+    _, _, passages = prepare_ok(repo)
+    assert [p["text"] for p in passages] == [nfc(text)]
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_tsv_field_spanning_lines_is_bad_input_not_merged(repo, capsys, on_error):
+    """A TSV record is one line: a field quoted across lines is never merged with the next. Its first line reads as
+    text (an opening quote is text, as in the test above); the line that continues it has too few fields: bad input."""
+    edit_params(repo, prepare__on_error=on_error)
+    write_table(repo / "src/A/qa.tsv", ["id", "question", "context"],
+                [["m1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA], ["m2", "ঢাকা কোথায়?", "ঢাকা বাংলাদেশের\nরাজধানী।"],
+                 ["m3", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE]])
+    if on_error == "fail":
+        from banglasim.cli import main
+
+        assert main(["ingest"]) == 2
+        err = capsys.readouterr().err
+        assert "src/A/qa.tsv, record line 4" in err and "wrong field count" in err and "on_error" in err, err
+        return
+    m, examples, _ = prepare_ok(repo)
+    assert m["total"]["records_skipped"] == {"wrong_field_count": 1}
+    assert sorted(e["original_id"] for e in examples) == ["m1", "m2", "m3"]

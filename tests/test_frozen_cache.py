@@ -265,3 +265,50 @@ def test_with_dropout_the_cached_frozen_states_are_the_eval_mode_ones(tiny):
     for row, got in enumerate(cache.states(**feats)):
         torch.testing.assert_close(got, hidden[row, : got.shape[0]], atol=1e-6, rtol=1e-5)
     assert auto.training, "the model's train/eval mode is restored"
+
+
+def test_a_cap_that_evicts_every_step_trains_to_the_same_losses_as_no_cap(tiny_model_dir):
+    """Issue 19.1: states stored during an evaluation (encode runs under torch.inference_mode) are inference
+    tensors; evicting one during a training step and reusing it crashed ("Inplace update to inference tensor
+    outside InferenceMode"). Same-length texts so every evicted tensor fits the next miss; a cap of two entries.
+    """
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    texts = ["পদম", "দপম", "মদপ", "পমদ", "দমপ", "মপদ"]
+    pairs = list(zip(texts[:3], texts[3:]))
+
+    def losses(cap_entries: int | None) -> tuple[list[float], FrozenPrefixCache]:
+        model = load_model(str(tiny_model_dir))
+        freeze_all_but_last(model, 2)
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        auto = model[0].auto_model
+        size = FrozenPrefixCache(auto, 2).states(**features(model, texts[:1]))[0]
+        cap = None if cap_entries is None else cap_entries * size.numel() * size.element_size()
+        cache = FrozenPrefixCache(auto, 2, max_bytes=cap)
+        assert cache.install(features(model, texts[:2]))
+        torch.manual_seed(0)
+        loss_fn = MultipleNegativesRankingLoss(model)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        out = []
+        try:
+            for step in range(6):
+                model.encode(texts)  # the evaluation before each step: inference mode, fills the store
+                model.train()
+                batch = [pairs[(step + j) % len(pairs)] for j in range(3)]
+                loss = loss_fn([features(model, [q for q, _ in batch]), features(model, [p for _, p in batch])],
+                               None)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                out.append(loss.item())
+        finally:
+            cache.uninstall()
+        return out, cache
+
+    uncapped, free = losses(None)
+    capped, tight = losses(2)
+    assert free.evictions == 0 and tight.evictions >= 6, (free.describe(), tight.describe())
+    assert len(set(np.round(uncapped, 4))) > 1, "the losses move"
+    np.testing.assert_allclose(capped, uncapped, rtol=1e-5, atol=0)

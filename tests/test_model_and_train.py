@@ -110,6 +110,26 @@ def test_freeze_more_layers_than_the_model_has_is_a_user_error(tiny):
     assert "4" in str(exc.value)  # names the model's layer count
 
 
+def test_max_seq_length_above_the_models_positions_is_a_user_error(tiny_model_dir):
+    """Issue 19.6: the tiny BERT has 128 positions; 256 crashed in train ("The size of tensor a (256) must match")."""
+    assert load_model(str(tiny_model_dir), max_seq_length=128).max_seq_length == 128
+    with pytest.raises(UserError, match=r"model\.max_seq_length = 256 .* at most 128") as exc:
+        load_model(str(tiny_model_dir), max_seq_length=256)
+    assert "128 or less" in exc.value.fix
+
+
+def test_position_limit_allows_for_robertas_padding_offset():
+    from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel
+
+    from banglasim.models.loading import position_limit
+
+    small = {"vocab_size": 50, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "intermediate_size": 16}
+    assert position_limit(BertModel(BertConfig(max_position_embeddings=64, **small))) == 64
+    xlmr = XLMRobertaModel(XLMRobertaConfig(max_position_embeddings=66, pad_token_id=1, **small))
+    assert position_limit(xlmr) == 64  # positions 0 and 1 are the padding offset (e5-base/large, XLM-R: 514 -> 512)
+
+
 # ---------------------------------------------------------------- FrozenPrefixCache
 
 

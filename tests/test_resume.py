@@ -139,6 +139,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(repo, clear_live, unin
     assert_complete_series(repo)
     record = json.loads((repo / "reports/run_record.json").read_text())
     assert record["resumed_from"]
+    assert record["wall_seconds"] > record["wall_seconds_this_part"] > 0, "the time before the kill is counted"
     # Resuming is exact: the same series, metrics and weights as a run that was never interrupted.
     resumed = run_outputs(repo)
     for name, data in uninterrupted.items():

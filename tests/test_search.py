@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from conftest import tool_env
 
 PASSAGES = [
@@ -101,3 +104,69 @@ def test_question_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
                                 env=tool_env(), input=long_question, capture_output=True, text=True, timeout=300)
     assert from_stdin.returncode == 0, from_stdin.stderr
     assert from_file.stdout.splitlines()[1:] == from_stdin.stdout.splitlines()[1:]
+
+
+# ---------------------------------------------------------------- search checks its files (issue 19.7)
+
+
+@pytest.mark.parametrize("name", ["tokenizer_config.json", "config_sentence_transformers.json"])
+def test_a_model_folder_missing_a_file_it_needs_is_an_error_naming_it(tmp_path, tiny_model_dir, name):
+    """Without tokenizer_config.json e5's tokenizer crashed ("WordPiece error: Missing [UNK] token"); without
+    config_sentence_transformers.json the prompts the model was trained with were dropped, silently (exit 0)."""
+    cwd = workspace(tmp_path, tiny_model_dir)
+    (cwd / "models/model" / name).unlink()
+    proc = run_search(cwd, "পদ্মা কোথায়?")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"error: --model 'models/model' is incomplete: {name} missing"), proc.stderr
+    assert "fix:" in proc.stderr and "dvc checkout" in proc.stderr
+
+
+def _search_twice_with_a_damaged_cache(cwd: Path, damage) -> subprocess.CompletedProcess:
+    first = run_search(cwd, "পদ্মা কোথায়?", "--top-k", "3")
+    assert first.returncode == 0, first.stderr
+    (cache,) = (cwd / ".cache" / "search").glob("*.npy")
+    np.save(cache, damage(np.load(cache)))
+    proc = run_search(cwd, "পদ্মা কোথায়?", "--top-k", "3")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "corpus embeddings: computed and cached" in proc.stdout, proc.stdout
+    assert proc.stdout == first.stdout, "the rebuilt embeddings give the first answer"
+    assert np.isfinite(np.load(cache)).all()
+    return proc
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda emb: np.full_like(emb, np.nan), id="all-nan"),  # printed "1. nan"
+    pytest.param(lambda emb: np.where(np.arange(emb.size).reshape(emb.shape) == 3, np.inf, emb), id="one-inf"),
+    pytest.param(lambda emb: np.hstack([emb, emb]), id="wrong-width"),  # "ValueError: matmul ..." traceback
+])
+def test_a_cache_file_of_the_right_rows_but_bad_values_or_width_is_rebuilt(tmp_path, tiny_model_dir, damage):
+    _search_twice_with_a_damaged_cache(workspace(tmp_path, tiny_model_dir), damage)
+
+
+# ---------------------------------------------------------------- minor (issue 19)
+
+
+def test_an_unwritable_cache_says_not_cached(tmp_path, tiny_model_dir):
+    """A cache that cannot be written (read-only .cache: here a file where the folder should be, as chmod does not
+    stop root) printed a warning and then "computed and cached"."""
+    cwd = workspace(tmp_path, tiny_model_dir)
+    (cwd / ".cache").write_text("not a folder\n")
+    proc = run_search(cwd, "পদ্মা কোথায়?")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: corpus embeddings not cached" in proc.stderr
+    assert "corpus embeddings: computed, not cached" in proc.stdout and "computed and cached" not in proc.stdout
+
+
+def test_records_skipped_from_a_corpus_folder_are_counted_and_reported(tmp_path, tiny_model_dir):
+    """A passage too long for --corpus (or any bad record) was dropped without a word."""
+    cwd = workspace(tmp_path, tiny_model_dir)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = [{"question": "নদী?", "context": "যমুনা একটি বড় নদী।"},
+            {"question": "খুব বড়?", "context": "ক" * (10**7 + 1)},
+            {"question": "", "context": "পদ্মা একটি নদী।"}]
+    (corpus / "qa.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    proc = run_search(cwd, "যমুনা কী?", "--corpus", str(corpus))
+    assert proc.returncode == 0, proc.stderr
+    assert "2 bad record(s) or file(s) skipped (empty_question: 1, passage_too_long: 1)" in proc.stderr, proc.stderr
+    assert "10,000,000 characters" in proc.stderr

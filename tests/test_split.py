@@ -157,3 +157,33 @@ def test_bad_val_fraction_cli(repo, value):
 def test_split_before_prepare_is_a_user_error(tmp_path):
     write_params(tmp_path, ["src/A"])
     assert_user_error(run_cli(tmp_path, "split"), "prepare")
+
+
+# ---------------------------------------------------------------- splits too small to measure (issue 19.9)
+
+
+@pytest.mark.parametrize(("n_passages", "group_by", "fix"), [
+    (1, "none", "add data"), (3, "passage", "add data"), (24, "passage", "raise split.val_fraction")])
+def test_a_held_out_split_with_fewer_than_two_passages_is_refused(tmp_path, monkeypatch, n_passages, group_by, fix):
+    """1 passage ranked against itself scores MRR@10 1.0: refused, with advice that fits (more data, or a larger
+    fraction), never "set split.negatives_per_query >= 1" while it is already 1."""
+    monkeypatch.chdir(tmp_path)
+    write_json(tmp_path / "src/A/qa.json", farm_squad(n_passages, PER_PASSAGE))
+    write_params(tmp_path, ["src/A"], split__group_by=group_by, split__val_fraction=0.01 if n_passages > 3 else 0.1)
+    assert prepare_main() == 0
+    err = assert_user_error(run_cli(tmp_path, "split"), "validation split", "1 distinct passage", fix)
+    assert "negatives_per_query" not in err
+    assert not (tmp_path / "data/splits").exists()
+
+
+def test_validation_pairs_without_a_negative_get_advice_that_fits(tiny_model_dir):
+    """Only 1.0 pairs (what 1 passage gave): the score is NaN; the fix said "set split.negatives_per_query >= 1"
+    even when it was 1. It now says what is missing."""
+    from banglasim.core.errors import UserError
+    from banglasim.evaluation.evaluators import PairSimilarityEvaluator
+    from banglasim.models.loading import load_model
+
+    ev = PairSimilarityEvaluator(["ঢাকা কোথায়?", "রাজধানী কোনটি?"], ["ঢাকা বাংলাদেশের রাজধানী।"] * 2, [1.0, 1.0])
+    with pytest.raises(UserError, match="undefined") as exc:
+        ev(load_model(str(tiny_model_dir)))
+    assert ">= 1" not in exc.value.fix and "0.0" in exc.value.fix

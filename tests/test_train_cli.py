@@ -20,6 +20,7 @@ def repo(tmp_path_factory, tiny_model_dir):
 
 @pytest.mark.parametrize(("section", "key", "value", "named"), [
     ("model", "trainable_layers", 99, "model.trainable_layers"),
+    ("model", "max_seq_length", 256, "model.max_seq_length"),  # the tiny BERT has 128 positions (issue 19.6)
     ("train", "learning_rate", -1.0, "train.learning_rate"),
 ])
 def test_bad_train_param_writes_nothing(repo, section, key, value, named):

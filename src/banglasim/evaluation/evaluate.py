@@ -143,10 +143,16 @@ def run(params_path: str) -> None:
     atomic.write_json(EVALUATION_DETAILS, result)
     atomic.write_json(EVALUATE_METRICS, headline(result))
     write_report(result)
+    print(summary_line(result))
+
+
+def summary_line(result: dict) -> str:
+    """The stage's closing line: test MRR@10 base -> tuned (with its 95% interval when one was computed)."""
     b, t = result["test"]["base"], result["test"]["tuned"]
     w = result["test"]["within_split"]
-    print(f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
-          f"passages): MRR@10 base {b['mrr_at_10']:.4f} "
-          f"-> tuned {t['mrr_at_10']:.4f} (95% CI {t.get('mrr_at_10_ci_low', math.nan):.4f}-"
-          f"{t.get('mrr_at_10_ci_high', math.nan):.4f}); within the split {w['base']['mrr_at_10']:.4f} -> "
-          f"{w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> {t['eval_score']:.4f}")
+    ci = (f" (95% CI {t['mrr_at_10_ci_low']:.4f}-{t['mrr_at_10_ci_high']:.4f})" if "mrr_at_10_ci_low" in t
+          else " (no interval: evaluate.bootstrap_samples is 0)")
+    return (f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
+            f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
+            f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
+            f"{t['eval_score']:.4f}")

@@ -102,8 +102,10 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         self.pair_cosines = cos
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
-            raise UserError(f"validation metric(s) {', '.join(bad)} are undefined (NaN) for this data",
-                            fix="the eval score needs negative pairs: set split.negatives_per_query >= 1")
+            fix = ("the eval score needs pairs scored 0.0 as well as 1.0: rerun the split stage, which writes "
+                   "split.negatives_per_query of them per question from at least 2 passages" if positive.all()
+                   else "check the validation pairs (query, passage, score) that the split stage wrote")
+            raise UserError(f"validation metric(s) {', '.join(bad)} are undefined (NaN) for this data", fix=fix)
         return {k: float(v) for k, v in metrics.items()}
 
     def _ranks(self, queries: np.ndarray, corpus: list[str], own: list[str]) -> np.ndarray:

@@ -154,8 +154,11 @@ def write_report(evaluation: dict) -> None:
     train = json.loads(TRAIN_METRICS.read_text(encoding="utf-8"))
     PLOT_FILE.parent.mkdir(parents=True, exist_ok=True)
     _plot(series, steps, PLOT_FILE)
+    last = "" if train["selected_step"] == train["total_steps"] else (
+        f" DVCLive's summary (`dvclive/metrics.json`) is of the last step, {train['total_steps']}; its "
+        f"`published_step` names this one.")
     lines = ["# Training report", "", f"Published model: step {train['selected_step']} "
-             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.", "",
+             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.{last}", "",
              "## Results by evaluation step (from DVCLive)", "",
              "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine | validation MRR@10 |",
              "|---|---|---|---|---|---|---|"]

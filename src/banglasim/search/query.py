@@ -3,7 +3,8 @@
 Questions are encoded with the model's query prompt and passages with its passage prompt (as it was
 trained). Corpus embeddings are cached on disk, keyed by a hash of the model's files and of the corpus
 texts, so a second search over the same corpus only embeds the question. A cache file that cannot
-be read (truncated, from another numpy) is rebuilt, never fatal.
+be read (truncated, from another numpy), of the wrong shape or holding NaN/inf is rebuilt, never fatal.
+A model folder missing a file it needs (its tokenizer or prompt config) is an error naming the file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from banglasim.core import atomic
 from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
 from banglasim.data.sources import read_corpus
-from banglasim.models.folder import folder_digest
+from banglasim.models.folder import folder_digest, missing_model_files
 from banglasim.models.loading import load_model, quiet_library_bars, show_progress
 
 
@@ -34,24 +35,30 @@ def load_corpus(corpus: str | None) -> list[dict]:
     return read_corpus(corpus)
 
 
-def _read_cache(path: Path, rows: int) -> np.ndarray | None:
-    """A cached embedding matrix, or None when missing or unreadable (then it is rebuilt)."""
+def _read_cache(path: Path, rows: int, width: int | None) -> np.ndarray | None:
+    """A cached embedding matrix, or None when missing, unreadable, of another shape than (rows, the model's
+    width), or holding NaN or inf (then it is rebuilt)."""
     try:
         emb = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
-    return emb if emb.ndim == 2 and emb.shape[0] == rows else None
+    if emb.ndim != 2 or emb.shape[0] != rows or (width is not None and emb.shape[1] != width):
+        return None
+    if not np.issubdtype(emb.dtype, np.floating) or not np.isfinite(emb).all():
+        return None
+    return emb
 
 
-def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, bool]:
-    """Embeddings of the corpus, from the cache when model and corpus are unchanged. Returns (emb, from_cache)."""
+def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, str]:
+    """Embeddings of the corpus, from the cache when model and corpus are unchanged. Returns (emb, what happened:
+    "from cache", "computed and cached" or "computed, not cached")."""
     key = hashlib.sha256(folder_digest(model_dir).encode())
     for text in texts:
         key.update(text.encode("utf-8") + b"\x00")
     path = cache_dir / f"{key.hexdigest()[:24]}.npy"
-    emb = _read_cache(path, len(texts)) if path.exists() else None
+    emb = _read_cache(path, len(texts), model.get_embedding_dimension()) if path.exists() else None
     if emb is not None:
-        return emb, True
+        return emb, "from cache"
     emb = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
                        prompt=(model.prompts or {}).get("passage") or None, show_progress_bar=show_progress(len(texts)))
     try:
@@ -60,7 +67,8 @@ def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path)
         atomic.write_bytes(path, buffer.getvalue())
     except OSError as exc:  # a cache that cannot be written costs time, not the answer
         print(f"warning: corpus embeddings not cached ({exc.strerror}: {exc.filename})", file=sys.stderr)
-    return emb, False
+        return emb, "computed, not cached"
+    return emb, "computed and cached"
 
 
 def load_search_model(model_dir: Path):
@@ -68,9 +76,16 @@ def load_search_model(model_dir: Path):
     if not (model_dir / "modules.json").exists():
         raise UserError(f"--model '{model_dir}' holds no trained model",
                         fix="run `dvc repro` (or `dvc repro train`) first, or pass --model FOLDER")
+    missing = missing_model_files(model_dir)
+    if missing:
+        raise UserError(f"--model '{model_dir}' is incomplete: {', '.join(missing)} missing",
+                        fix="restore the folder (dvc checkout, or dvc pull) or rerun the train stage (dvc repro -f "
+                            "train); never delete files of a saved model")
     quiet_library_bars()
     try:
-        return load_model(str(model_dir))
+        model = load_model(str(model_dir))
+        model.encode(["প্রশ্ন"], convert_to_numpy=True)  # a tokenizer or weights that load yet cannot embed
+        return model
     except UserError as exc:
         raise UserError(f"--model '{model_dir}' could not be loaded: {exc.message.split(': ', 1)[-1]}",
                         fix="pass --model a folder saved by the train stage (models/model), or rerun it") from None
@@ -80,18 +95,18 @@ def load_search_model(model_dir: Path):
                             "or restore them (dvc checkout)") from None
 
 
-def search(question: str, model_dir: Path, corpus: str | None, top_k: int, cache_dir: Path) -> tuple[list[dict], bool]:
-    """Top-k passages for the question, each with its cosine score; and whether the corpus came from cache."""
+def search(question: str, model_dir: Path, corpus: str | None, top_k: int, cache_dir: Path) -> tuple[list[dict], str]:
+    """Top-k passages for the question, each with its cosine score; and where the corpus embeddings came from."""
     if not question.strip():
         raise UserError("the question is empty", fix='pass a question: banglasim search "..."')
     model = load_search_model(model_dir)
     passages = load_corpus(corpus)
-    emb, cached = corpus_embeddings(model, model_dir, [p["text"] for p in passages], cache_dir)
+    emb, status = corpus_embeddings(model, model_dir, [p["text"] for p in passages], cache_dir)
     q = model.encode([normalize(question)], normalize_embeddings=True, convert_to_numpy=True,
                      prompt=(model.prompts or {}).get("query") or None)[0]
     scores = emb @ q
     order = np.argsort(-scores, kind="stable")[:top_k]
-    return [{**passages[i], "score": float(scores[i]), "rank": r + 1} for r, i in enumerate(order)], cached
+    return [{**passages[i], "score": float(scores[i]), "rank": r + 1} for r, i in enumerate(order)], status
 
 
 def read_question(args: argparse.Namespace) -> str:
@@ -112,8 +127,8 @@ def read_question(args: argparse.Namespace) -> str:
 def run_cli(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UserError(f"--top-k {args.top_k} is invalid", fix="pass a positive number")
-    hits, cached = search(read_question(args), Path(args.model), args.corpus, args.top_k, Path(args.cache_dir))
-    print(f"corpus embeddings: {'from cache' if cached else 'computed and cached'}")
+    hits, status = search(read_question(args), Path(args.model), args.corpus, args.top_k, Path(args.cache_dir))
+    print(f"corpus embeddings: {status}")
     for hit in hits:
         text = hit["text"] if len(hit["text"]) <= 160 else hit["text"][:157] + "..."
         print(f"{hit['rank']:>2}. {hit['score']:.4f}  [{', '.join(hit.get('sources', []))}] {hit.get('title', '')}")

@@ -47,6 +47,7 @@ from banglasim.runs.checkpoints import (
     run_key,
     select_step,
     train_lock,
+    wall_seconds_before,
 )
 from banglasim.runs.run_record import build_run_record
 from banglasim.training.callbacks import EvalSchedule, LiveMetrics, StepCurves
@@ -149,12 +150,12 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
     args.eval_on_start = resume is None  # a resumed run evaluated step 0 before its crash
     # 4. the base model with its frozen layers and prompts, the data and the trainer
     rows = atomic.read_jsonl(MINED_TRAIN_FILE)
-    meter, metrics_cb = LossMeter(), LiveMetrics(None)
+    meter, metrics_cb, wall_before = LossMeter(), LiveMetrics(None), wall_seconds_before(resume)
     curves = StepCurves(meter)
     corpus = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)]  # validation ranks against all passages
     trainer, prompts = build_trainer(params, args, rows, atomic.read_jsonl(VALIDATION_FILE), BASE_MODEL_DIR,
-                                     [EvalSchedule(tp.evals_per_epoch), metrics_cb, curves, CheckpointMarker(),
-                                      ProgressReporter(meter)], corpus)
+                                     [EvalSchedule(tp.evals_per_epoch), metrics_cb, curves,
+                                      CheckpointMarker(wall_before), ProgressReporter(meter)], corpus)
     trainer.loss_meter, model = meter, trainer.model
     duplicates = in_batch_duplicates(trainer, [r["passage_id"] for r in rows])
     if is_main:
@@ -184,7 +185,8 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
         return
     # 6. choose the step, stage every output, publish them as one unit, drop other runs' checkpoints
     publish_run(params, run_dir, trainer, metrics_cb.series, live, dict(
-        run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall, 1),
+        run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall_before + wall, 1),
+        wall_seconds_this_part=round(wall, 1),  # a resumed run: wall_seconds adds the parts before, to its checkpoint
         seconds_per_step=round(wall / max(1, trainer.state.global_step - resumed_at), 3),
         train_pairs=len(rows) * tp.epochs,
         resumed_from=resume, frozen_cache=cache.stats() if cache is not None else None,
@@ -200,14 +202,19 @@ def publish_run(params: Params, run_dir: Path, trainer: CheckpointingTrainer, hi
     selected = select_step(history, tp.select)
     publish.stage_model(trainer.model, run_dir, selected, steps, params,
                         next(r for r in history if r["step"] == selected))
+    live.summary["published_step"] = selected  # DVCLive's summary is of the last step; this names the published one
     live.end()
     stage = publish.staging_dir(run_dir)
     atomic.write_json(stage / "train.json", train_metrics(run_dir.name, selected, tp.select, steps, history, record))
     atomic.write_json(stage / "run_record.json", build_run_record(params, **record))
     publish.commit(run_dir)
     remove_other_runs(keep=run_dir)
-    print(f"train: {steps} steps in {record['wall_seconds']:.1f}s; published step {selected} ({tp.select}) "
-          f"to {MODEL_DIR}/")
+    print(f"train: {steps} steps in {record['wall_seconds']:.1f}s"
+          + (f" ({record['wall_seconds_this_part']:.1f}s in this part, resumed from {record['resumed_from']})"
+             if record.get("resumed_from") else "")
+          + f"; published step {selected} of {steps} (train.select: {tp.select}) to {MODEL_DIR}/"
+          + ("" if selected == steps else f"; dvclive/metrics.json shows the last step, {steps}, and names the "
+                                          f"published one as published_step"))
 
 
 def train_metrics(run: str, selected: int, select: str, steps: int, history: list[dict], record: dict) -> dict:
