@@ -49,7 +49,7 @@ def test_select_best_says_which_step_was_published(tiny_model_dir, tmp_path, mon
     params = Params(model=replace(repo.model, name=str(tiny_model_dir), trainable_layers=2),
                     train=replace(repo.train, select="best"))
     trainer = SimpleNamespace(state=SimpleNamespace(global_step=12), model=model)
-    publish_run(params, run_dir, trainer, history, live, {"wall_seconds": 3.0, "wall_seconds_this_part": 3.0,
+    publish_run(params, run_dir, trainer, history, live, {"wall_seconds": 3.0, "wall_seconds_this_part": 3.0, "seconds_per_step": 0.25,
                                                           "resumed_from": None})
     out = capsys.readouterr().out
     assert "published step 6 of 12 (train.select: best)" in out
