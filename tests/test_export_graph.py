@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sample_chars, tool_env
 
 from banglasim.export import build
 from banglasim.export.runtime import OnnxEncoder, export_embeddings
+
+from conftest import sample_chars, tool_env
 
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 TEXTS = ["পদ্মা বাংলাদেশের প্রধান নদী।", "কোথায়?", "ঢাকা শহর " * 12, "নদী", "a"]
@@ -61,7 +62,7 @@ def test_int8_close_to_fp32_and_smaller(exports):
 def test_manifest(exports, tiny_model_dir):
     m = json.loads((exports["int8"] / "manifest.json").read_text(encoding="utf-8"))
     assert m["format"] == "banglasim-export/1" and m["quantize"] == "int8" and m["vocab"] == "bengali_latin"
-    assert m["prompts"] == PROMPTS and m["dim"] == 32 and m["max_seq_length"] == 64 and m["opset"] == 17
+    assert m["prompts"] == PROMPTS and m["dim"] == 32 and m["max_seq_length"] == 64 and m["opset"] == 21
     assert m["model_sha256"] == build.file_sha256(exports["int8"] / "model.onnx")
     assert m["sizes"]["model.onnx"] == (exports["int8"] / "model.onnx").stat().st_size
     assert m["pieces_kept"] <= m["pieces_total"] and set(m["versions"]) >= {"torch", "onnx", "onnxruntime"}

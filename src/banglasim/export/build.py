@@ -111,12 +111,17 @@ def build(model: SentenceTransformer, out_dir: Path, texts: list[str], options: 
         "pieces_kept": pruned.pieces_kept,
         "pieces_total": pruned.pieces_total,
         "pad_id": tokenizer.padding["pad_id"],
-        "opset": options.opset,
+        "opset": graph.graph_opset(out_dir / MODEL_FILE),
         "inputs": list(graph.INPUT_NAMES),
         "output": graph.OUTPUT_NAME,
-        "sizes": {},
+        "sizes": {},  # bytes of every other file of the folder
         "versions": versions(),
     }
     manifest["sizes"] = {name: (out_dir / name).stat().st_size for name in (MODEL_FILE, TOKENIZER_FILE)}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_manifest(out_dir, manifest)
     return manifest
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
+    """manifest.json; its "sizes" are the bytes of every other file of the folder."""
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -6,9 +6,12 @@ Normalize), so its pooling is whatever the model was trained with. Exported with
 exporter (`dynamo=False`; the dynamo exporter needs onnxscript) at opset 17. With a pruned vocabulary the
 word-embedding matrix keeps only the rows of the kept pieces, in the order of their new ids.
 
-int8: onnxruntime's dynamic quantisation of the MatMul and Gather weights (the encoder's linear layers and
-the embedding table), per output channel: per-tensor scales cost about 0.015 MRR@10 in a prototype,
-per-channel about 0.004. Activations stay float and are quantised on the fly.
+int8: the encoder's linear layers become onnxruntime's MatMulNBits with 8-bit weights, one scale per block
+of 32 input weights, computed with int8 activations quantised per block on the fly (accuracy_level 4);
+the embedding tables are int8 with one scale each (dynamic quantisation of Gather). On the real test
+split (multilingual-e5-small, 678 questions) this scored MRR@10 0.7968 against fp32's 0.7966, where
+onnxruntime's `quantize_dynamic` of MatMul and Gather (per-channel weights, per-tensor activations) lost
+0.0098 (0.7868).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from pathlib import Path
 import torch
 from sentence_transformers import SentenceTransformer
 
-OPSET = 17
+OPSET = 17  # the export; int8 graphs are converted to NBITS_OPSET for the block-wise quantiser
+NBITS_OPSET = 21
+BLOCK_SIZE = 32  # weights per int8 scale
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "sentence_embedding"
 
@@ -65,15 +70,33 @@ def export_onnx(model: SentenceTransformer, path: Path, opset: int = OPSET) -> N
                           dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
 
 
-def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation of the MatMul and Gather weights, one scale per output channel."""
+def quantize_int8(src: Path, dst: Path, block_size: int = BLOCK_SIZE) -> None:
+    """int8 weights: the MatMul weights block-wise (MatMulNBits), the embedding tables per tensor (Gather)."""
+    import onnx
+    from onnx import version_converter
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)  # its advice to pre-process (shape inference) is for static quantisation
+    root.setLevel(logging.ERROR)  # the quantisers log every node, and advise pre-processing meant for static mode
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"])
+        model = version_converter.convert_version(onnx.load(str(src)), NBITS_OPSET)
+        config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, bits=8, accuracy_level=4,
+                                              op_types_to_quantize=("MatMul",))
+        quantizer = MatMulNBitsQuantizer(model, algo_config=config)
+        quantizer.process()
+        matmuls = dst.with_name(dst.stem + ".matmul.onnx")
+        quantizer.model.save_model_to_file(str(matmuls))
+        quantize_dynamic(str(matmuls), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
+        matmuls.unlink()
     finally:
         root.setLevel(level)
+
+
+def graph_opset(path: Path) -> int:
+    """The default-domain opset of an ONNX file."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
