@@ -64,7 +64,10 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str], prompt_name: str | None = "query", batch_size: int = 32) -> np.ndarray:
         """Embeddings of `texts` with the named prompt: float32 [len(texts), dim], each row of unit length."""
-        prompt = self.prompt(prompt_name)
+        return self.embed(texts, self.prompt(prompt_name), batch_size)
+
+    def embed(self, texts: list[str], prompt: str = "", batch_size: int = 32) -> np.ndarray:
+        """Embeddings of `texts`, each prefixed with the prompt text `prompt`."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), batch_size):
