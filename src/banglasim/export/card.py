@@ -43,8 +43,8 @@ def model_card(manifest: dict, base_model: str, data: dict, evaluation: dict | N
     (its "test" split is shown) or None.
     """
     sizes = manifest["sizes"]
-    quant = ("int8 (dynamic quantisation of the MatMul and Gather weights, per channel; activations quantised "
-             "on the fly)" if manifest["quantize"] == "int8" else "fp32")
+    quant = ("int8 (the linear layers as MatMulNBits with 8-bit weights, one scale per 32 weights; the embedding "
+             "tables int8)" if manifest["quantize"] == "int8" else "fp32")
     if manifest["vocab"] == "full":
         vocab = f"the full vocabulary of the base model ({manifest['pieces_total']:,} pieces)"
     else:
