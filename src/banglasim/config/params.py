@@ -178,6 +178,12 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ExportParams:
+    vocab: str = param(_choice("bengali_latin", "full"))  # bengali_latin: pieces of ASCII, Bengali, corpus chars
+    quantize: str = param(_choice("int8", "fp32"))
+
+
+@dataclass(frozen=True)
 class Params:
     """The sections a stage asked for (the others stay None: a stage never reads what it did not ask for)."""
 
@@ -188,6 +194,7 @@ class Params:
     model: ModelParams | None = None
     train: TrainParams | None = None
     evaluate: EvaluateParams | None = None
+    export: ExportParams | None = None
 
     def as_dict(self) -> dict[str, dict]:
         """The loaded sections as plain dicts (for JSON: run keys, run records, model cards)."""
@@ -195,7 +202,8 @@ class Params:
 
 
 SECTIONS = {"data": DataParams, "prepare": PrepareParams, "split": SplitParams, "mine": MineParams,
-            "model": ModelParams, "train": TrainParams, "evaluate": EvaluateParams}
+            "model": ModelParams, "train": TrainParams, "evaluate": EvaluateParams,
+            "export": ExportParams}
 # old spellings of values, refused with the new one named: (section, param) -> {old: new}
 RENAMED_VALUES = {("train", "batch_sampler"): {"batch_sampler": "plain"}}
 

@@ -27,6 +27,7 @@ from banglasim.config.paths import (
     BASE_MODEL_DIR,
     EVALUATE_METRICS,
     EVALUATION_DETAILS,
+    EXPORT_DIR,
     MODEL_DIR,
     PASSAGES_FILE,
     RUN_RECORD_FILE,
@@ -38,6 +39,7 @@ from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import bootstrap_ci, bootstrap_mrr_ci, paired_delta_ci, retrieval_metrics
 from banglasim.evaluation.report import write_report
+from banglasim.export.adapter import ExportModel
 from banglasim.models.loading import load_model, quiet_library_bars
 
 SPLITS = {"test": TEST_FILE, "validation": VALIDATION_FILE}
@@ -86,7 +88,8 @@ def change(base: dict, tuned: dict, base_ranks: np.ndarray, tuned_ranks: np.ndar
 
 
 def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
-            prompts: dict[str, str], corpus: list[str] | None = None, memo: dict | None = None) -> dict:
+            prompts: dict[str, str], corpus: list[str] | None = None, memo: dict | None = None,
+            export: ExportModel | None = None) -> dict:
     """Base vs tuned on one split, ranked against `corpus`: both models' metrics, the deltas, MRR@10 per source,
     the same ranked within the split (`within_split`), the counts."""
     base, base_ranks = score_model(base_model, rows, cfg, prompts, corpus, memo)
@@ -97,10 +100,16 @@ def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, r
     within = {"base": base["within_split"], "tuned": tuned["within_split"],
               "delta": change(base["within_split"], tuned["within_split"], base_ranks["within_split"],
                               tuned_ranks["within_split"], cfg)}
-    return {"base": base["metrics"], "tuned": tuned["metrics"],
+    out = {"base": base["metrics"], "tuned": tuned["metrics"],
             "delta": change(base["metrics"], tuned["metrics"], base_ranks["corpus"], tuned_ranks["corpus"], cfg),
             "per_source": per_source, "within_split": within, "n_queries": len(base_ranks["corpus"]),
             "n_passages": tuned["n_passages"], "n_split_passages": tuned["n_split_passages"]}
+    if export is not None:  # models/export, scored by the same code; export_delta: export - tuned, paired
+        scored, export_ranks = score_model(export, rows, cfg, prompts, corpus, memo)
+        out["export"] = scored["metrics"]
+        out["export_delta"] = change(tuned["metrics"], scored["metrics"], tuned_ranks["corpus"],
+                                     export_ranks["corpus"], cfg)
+    return out
 
 
 def _finite(result: dict, path: str = "") -> None:
@@ -122,7 +131,7 @@ HEADLINE_KEYS = {"test": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", 
 def headline(result: dict) -> dict:
     """The headline metrics: per split, base / tuned / delta of the HEADLINE_KEYS (intervals where computed)."""
     return {split: {model: {k: result[split][model][k] for k in keys if k in result[split][model]}
-                    for model in ("base", "tuned", "delta")}
+                    for model in ("base", "tuned", "delta", "export", "export_delta") if model in result[split]}
             for split, keys in HEADLINE_KEYS.items()}
 
 
@@ -130,14 +139,15 @@ def run(params_path: str) -> None:
     quiet_library_bars()
     cfg = load_params(params_path, ("evaluate",)).evaluate
     require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (PASSAGES_FILE, "prepare"),
-                    (MODEL_DIR / "modules.json", "train"),
-                    (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model")])
+                    (MODEL_DIR / "modules.json", "train"), (RUN_RECORD_FILE, "train"),
+                    (BASE_MODEL_DIR / "modules.json", "base_model"), (EXPORT_DIR / "manifest.json", "export")])
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
     mp, prompts = record["params"]["model"], record["prompts"]
     base = load_model(str(BASE_MODEL_DIR), mp["max_seq_length"], mp["pooling"])
     tuned = load_model(str(MODEL_DIR))
     corpus, memo = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)], {}  # each model embeds it once
-    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, corpus, memo)
+    export = ExportModel(EXPORT_DIR)
+    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, corpus, memo, export)
               for split, path in SPLITS.items()}
     _finite(result)
     atomic.write_json(EVALUATION_DETAILS, result)
@@ -155,4 +165,5 @@ def summary_line(result: dict) -> str:
     return (f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
             f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
             f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
-            f"{t['eval_score']:.4f}")
+            f"{t['eval_score']:.4f}"
+            + (f"; export MRR@10 {result['test']['export']['mrr_at_10']:.4f}" if "export" in result["test"] else ""))

@@ -99,28 +99,38 @@ def _current_params(sections: list[str]) -> dict:
     return {s: raw.get(s) for s in sections}
 
 
+def _change(delta: dict, name: str) -> str:
+    text = f"{delta[name]:+.4f}"
+    if f"{name}_ci_low" in delta:
+        text += f" [{delta[name + '_ci_low']:+.4f}, {delta[name + '_ci_high']:+.4f}]"
+    return text
+
+
 def _metric_rows(part: dict, label: str = "metric") -> list[str]:
-    """Base, tuned and the change for each metric of one block, with the intervals where computed."""
-    lines = [f"| {label} | base | tuned | delta |", "|---|---|---|---|"]
+    """Base, tuned and the change for each metric of one block (and the export, with export - tuned, when the
+    block has it), with the intervals where computed."""
+    export = part.get("export")
+    lines = [f"| {label} | base | tuned | delta |" + (" export (ONNX) | export - tuned |" if export else ""),
+             "|---|---|---|---|" + ("---|---|" if export else "")]
     base, tuned, delta = part["base"], part["tuned"], part["delta"]
     for name in COMPARED:
         if name not in tuned:
             continue
         cells = []
-        for side in (base, tuned):
+        for side in (base, tuned, *([export] if export else [])):
             cell = _fmt(side[name])
             if f"{name}_ci_low" in side:
                 cell += f" [{_fmt(side[name + '_ci_low'])}, {_fmt(side[name + '_ci_high'])}]"
             cells.append(cell)
-        change = f"{delta[name]:+.4f}"
-        if f"{name}_ci_low" in delta:
-            change += f" [{delta[name + '_ci_low']:+.4f}, {delta[name + '_ci_high']:+.4f}]"
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {change} |")
+        row = f"| {name} | {cells[0]} | {cells[1]} | {_change(delta, name)} |"
+        if export:
+            row += f" {cells[2]} | {_change(part['export_delta'], name)} |"
+        lines.append(row)
     return lines
 
 
 def _results_table(evaluation: dict) -> list[str]:
-    """Base vs tuned on one split (whole corpus), then MRR@10 per source."""
+    """Base vs tuned (and the export) on one split (whole corpus), then MRR@10 per source."""
     lines = _metric_rows(evaluation)
     lines += ["", "| source | base MRR@10 | tuned MRR@10 |", "|---|---|---|"]
     for src, v in evaluation["per_source"].items():
@@ -141,6 +151,16 @@ def verdict(part: dict) -> str:
     if hi < 0:
         return f"{text}; {ci}: fine-tuning made retrieval worse."
     return f"{text}; {ci} includes 0: no change these questions can tell apart from chance."
+
+
+def export_note(part: dict) -> list[str]:
+    """One sentence on the export (models/export) against the fp32 tuned model; nothing when it was not scored."""
+    if "export" not in part:
+        return []
+    e, d = part["export"], part["export_delta"]
+    text = (f"The export (models/export, ONNX) scores MRR@10 {e['mrr_at_10']:.4f}, "
+            f"export - tuned {_change(d, 'mrr_at_10')}")
+    return [text + (" (paired 95% interval)." if "mrr_at_10_ci_low" in d else "."), ""]
 
 
 def write_report(evaluation: dict) -> None:
@@ -179,7 +199,7 @@ def write_report(evaluation: dict) -> None:
                   "(ties count against the right passage); 95% bootstrap intervals in brackets (for the change: "
                   "paired, the same resampled questions for both models). The eval score and average cosines "
                   "are those of the split's scored pairs.", "",
-                  f"**{verdict(part)}**", "", *_results_table(part), ""]
+                  f"**{verdict(part)}**", "", *export_note(part), *_results_table(part), ""]
         if part.get("within_split"):
             lines += [f"Secondary: the same questions ranked against only the {part['n_split_passages']} passages "
                       "of their own split (an easier task, kept for comparison with earlier runs):", "",
