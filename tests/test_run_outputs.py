@@ -78,8 +78,9 @@ def test_evaluate_prints_no_nan_interval_without_bootstrap():
     """`evaluate.bootstrap_samples: 0` printed "95% CI nan-nan"."""
     from banglasim.evaluation.evaluate import summary_line
 
-    part = {"n_queries": 10, "base": {"mrr_at_10": 0.5, "eval_score": 0.4},
-            "tuned": {"mrr_at_10": 0.7, "eval_score": 0.6}}
+    part = {"n_queries": 10, "n_passages": 30, "base": {"mrr_at_10": 0.5, "eval_score": 0.4},
+            "tuned": {"mrr_at_10": 0.7, "eval_score": 0.6},
+            "within_split": {"base": {"mrr_at_10": 0.6}, "tuned": {"mrr_at_10": 0.8}}}
     line = summary_line({"test": part})
     assert "nan" not in line and "no interval: evaluate.bootstrap_samples is 0" in line
     part["tuned"].update(mrr_at_10_ci_low=0.6, mrr_at_10_ci_high=0.8)
