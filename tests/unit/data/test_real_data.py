@@ -5,20 +5,16 @@ The data lives beside the repository, in ../shared/datasets/bangla-factoid-qa/ (
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from banglasim.cli import main
 
-from data_helpers import metrics, prepare_main, read_jsonl, write_params
+from data_helpers import REPO_ROOT, metrics, prepare_main, read_jsonl, write_params
 
-HERE = Path(__file__).resolve()
 DATASET = "shared/datasets/bangla-factoid-qa"
 CANDIDATES = [
-    HERE.parents[2] / DATASET,  # <repo's parent>/shared/...
-    HERE.parents[1].parent / DATASET,  # the same, spelled from the repository root
-    HERE.parents[1] / DATASET,  # a checkout that carries shared/ inside it
+    REPO_ROOT.parent / DATASET,  # <repo's parent>/shared/...
+    REPO_ROOT / DATASET,  # a checkout that carries shared/ inside it
 ]
 REAL_DATA = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])
 SOURCES = [REAL_DATA / d / "BanQA/data" for d in ("D2", "D3", "D4")]

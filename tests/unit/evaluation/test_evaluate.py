@@ -16,7 +16,7 @@ from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import bootstrap_ci, check_embeddings, pessimistic_ranks, retrieval_metrics
 from banglasim.models.loading import load_model
 
-from conftest import REPO_ROOT
+from repo_helpers import REPO_ROOT
 
 
 def sample_qa(n_passages: int = 15, per_passage: int = 2):

@@ -12,7 +12,7 @@ from banglasim.config import paths
 from banglasim.runs.code_deps import PACKAGE_DIR, code_folders, imported_modules, module_closure
 from banglasim.stages import STAGES, dvc_stage_name
 
-from conftest import REPO_ROOT
+from repo_helpers import REPO_ROOT
 
 
 def dvc_stages() -> dict:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-from conftest import tool_env
+import pytest
+
+from banglasim.cli import main
 
 PASSAGES = [
     {"passage_id": "p-1", "text": "পদ্মা বাংলাদেশের একটি প্রধান নদী।", "title": "পদ্মা", "sources": ["D2"], "files": []},
@@ -17,9 +20,22 @@ PASSAGES = [
 ]
 
 
-def run_search(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "banglasim", "search", *args], cwd=cwd, env=tool_env(),
-                          capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def run_search(monkeypatch, capsys):
+    """`banglasim search ARGS` in `cwd`, in this process (the model and libraries load once per session):
+    returncode, stdout and stderr as a subprocess would give them."""
+
+    def run(cwd: Path, *args: str, stdin: str | None = None) -> SimpleNamespace:
+        capsys.readouterr()
+        with monkeypatch.context() as m:
+            m.chdir(cwd)
+            if stdin is not None:
+                m.setattr(sys, "stdin", io.StringIO(stdin))
+            code = main(["search", *args])
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
 
 
 def workspace(tmp_path: Path, model_dir: Path) -> Path:
@@ -31,7 +47,7 @@ def workspace(tmp_path: Path, model_dir: Path) -> Path:
     return tmp_path
 
 
-def test_search_ranks_passages_and_caches_the_corpus(tmp_path, tiny_model_dir):
+def test_search_ranks_passages_and_caches_the_corpus(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     first = run_search(cwd, "পদ্মা কোন দেশের নদী?", "--top-k", "2")
     assert first.returncode == 0, first.stderr
@@ -46,7 +62,7 @@ def test_search_ranks_passages_and_caches_the_corpus(tmp_path, tiny_model_dir):
     assert "from cache" in second.stdout
 
 
-def test_search_over_a_corpus_folder(tmp_path, tiny_model_dir):
+def test_search_over_a_corpus_folder(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -57,14 +73,14 @@ def test_search_over_a_corpus_folder(tmp_path, tiny_model_dir):
     assert "যমুনা একটি বড় নদী।" in proc.stdout
 
 
-def test_search_without_a_trained_model_says_what_to_do(tmp_path):
+def test_search_without_a_trained_model_says_what_to_do(run_search, tmp_path):
     proc = run_search(tmp_path, "প্রশ্ন?")
     assert proc.returncode == 2
     assert "--model" in proc.stderr and "no trained model" in proc.stderr and "dvc repro" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_a_truncated_cache_file_is_rebuilt_not_fatal(tmp_path, tiny_model_dir):
+def test_a_truncated_cache_file_is_rebuilt_not_fatal(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     assert run_search(cwd, "পদ্মা কোথায়?").returncode == 0
     (cache,) = (cwd / ".cache" / "search").glob("*.npy")
@@ -75,7 +91,7 @@ def test_a_truncated_cache_file_is_rebuilt_not_fatal(tmp_path, tiny_model_dir):
     assert run_search(cwd, "চাঁদ?").stdout.startswith("corpus embeddings: from cache")
 
 
-def test_a_corrupt_model_file_is_a_clean_error_naming_the_option(tmp_path, tiny_model_dir):
+def test_a_corrupt_model_file_is_a_clean_error_naming_the_option(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     weights = cwd / "models/model/model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
@@ -85,19 +101,18 @@ def test_a_corrupt_model_file_is_a_clean_error_naming_the_option(tmp_path, tiny_
     assert "fix:" in proc.stderr
 
 
-def test_corpus_errors_name_the_corpus_option(tmp_path, tiny_model_dir):
+def test_corpus_errors_name_the_corpus_option(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     proc = run_search(cwd, "প্রশ্ন?", "--corpus", str(tmp_path / "nope"))
     assert proc.returncode == 2 and "--corpus" in proc.stderr and "data.sources" not in proc.stderr
 
 
-def test_question_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
+def test_question_from_a_file_or_standard_input(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     long_question = "পদ্মা নদী কোথায়? " * 5000  # longer than a command line comfortably holds
     (tmp_path / "q.txt").write_text(long_question, encoding="utf-8")
     from_file = run_search(cwd, "--question-file", str(tmp_path / "q.txt"), "--top-k", "1")
     assert from_file.returncode == 0, from_file.stderr
-    from_stdin = subprocess.run([sys.executable, "-m", "banglasim", "search", "-", "--top-k", "1"], cwd=cwd,
-                                env=tool_env(), input=long_question, capture_output=True, text=True, timeout=300)
+    from_stdin = run_search(cwd, "-", "--top-k", "1", stdin=long_question)
     assert from_stdin.returncode == 0, from_stdin.stderr
     assert from_file.stdout.splitlines()[1:] == from_stdin.stdout.splitlines()[1:]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from banglasim.models.loading import freeze_all_but_last, load_model
+from banglasim.models.loading import freeze_all_but_last, load_model, transformer_layers
 from banglasim.training.frozen_cache import FrozenPrefixCache
 
 PASSAGES = [
@@ -265,3 +265,61 @@ def test_with_dropout_the_cached_frozen_states_are_the_eval_mode_ones(tiny):
     for row, got in enumerate(cache.states(**feats)):
         torch.testing.assert_close(got, hidden[row, : got.shape[0]], atol=1e-6, rtol=1e-5)
     assert auto.training, "the model's train/eval mode is restored"
+
+
+# ---------------------------------------------------------------- which prefixes, same embeddings, gradients
+
+
+def test_frozen_cache_supports_only_a_proper_frozen_prefix(tiny):
+    auto = tiny[0].auto_model
+    assert FrozenPrefixCache.supports(auto, 1)
+    assert FrozenPrefixCache.supports(auto, 3)
+    assert not FrozenPrefixCache.supports(auto, 4)  # nothing frozen: nothing to cache
+    assert not FrozenPrefixCache.supports(auto, 0)
+
+
+@pytest.mark.parametrize("trainable", [1, 2])
+def test_frozen_cache_gives_the_same_embeddings_and_serves_repeats_from_the_store(tiny, trainable):
+    tiny.eval()
+    want = tiny.encode(TEXTS, batch_size=3, convert_to_numpy=True)
+    auto = tiny[0].auto_model
+    cache = FrozenPrefixCache(auto, trainable)
+    probe = tiny[0].preprocess(TEXTS[:4])
+    probe = {k: v for k, v in probe.items() if isinstance(v, torch.Tensor)}
+    assert cache.install(probe)
+    assert cache.store == {}, "the probe leaves nothing behind"
+    try:
+        misses0 = cache.misses
+        got = tiny.encode(TEXTS, batch_size=3, convert_to_numpy=True)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        hits, misses = cache.hits, cache.misses
+        assert misses - misses0 == len(set(TEXTS)), "each distinct text runs the frozen layers once"
+        assert len(cache.store) == len(set(TEXTS))
+        # Same texts again, batched differently (other padding widths): all from the store.
+        again = tiny.encode(TEXTS[::-1], batch_size=2, convert_to_numpy=True)
+        np.testing.assert_allclose(again, want[::-1], atol=1e-5)
+        assert cache.hits > hits
+        assert cache.misses == misses
+        assert cache.nbytes > 0
+    finally:
+        cache.uninstall()
+    assert "forward" not in auto.__dict__
+    np.testing.assert_allclose(tiny.encode(TEXTS, batch_size=3, convert_to_numpy=True), want, atol=1e-6)
+
+
+def test_frozen_cache_trainable_layers_get_gradients_frozen_ones_do_not(tiny):
+    auto = tiny[0].auto_model
+    freeze_all_but_last(tiny, 2)
+    cache = FrozenPrefixCache(auto, 2)
+    assert cache.install()
+    try:
+        tiny.train()
+        features = tiny[0].preprocess(TEXTS[:3])
+        features = {k: v for k, v in features.items() if isinstance(v, torch.Tensor)}
+        out = tiny(features)["sentence_embedding"]
+        out.pow(2).sum().backward()
+        layers = transformer_layers(tiny)
+        assert all(p.grad is not None for p in layers[3].parameters())
+        assert all(p.grad is None for p in layers[0].parameters())
+    finally:
+        cache.uninstall()
