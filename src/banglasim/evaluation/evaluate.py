@@ -22,6 +22,7 @@ from banglasim.config.params import EvaluateParams, load_params
 from banglasim.config.paths import (
     BASE_MODEL_DIR,
     EVALUATE_METRICS,
+    EVALUATION_DETAILS,
     MODEL_DIR,
     RUN_RECORD_FILE,
     TEST_FILE,
