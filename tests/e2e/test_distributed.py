@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import banglasim, dvc, read_tsv
 from data_helpers import edit_params
+from repo_helpers import banglasim, read_tsv
 
 pytestmark = pytest.mark.e2e
 
 
-def test_two_process_training_logs_once(repo_copy: Path) -> None:
-    repo = repo_copy
-    dvc("repro", "mine", cwd=repo)
+def test_two_process_training_logs_once(repo: Path) -> None:
     edit_params(repo, train__processes=2)
     stale = repo / ".checkpoints" / "0123456789abcdef" / "checkpoint-3"
     stale.mkdir(parents=True)

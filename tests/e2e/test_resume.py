@@ -1,65 +1,35 @@
-"""Crash and resume: a training run killed after a checkpoint picks up where it stopped, logging each step once."""
+"""Crash and resume, with the kill points of banglasim.runs.faults (BANGLASIM_KILL_AT): a training run killed
+after a checkpoint picks up where it stopped, logging each step once and ending with the same bytes as a run
+never interrupted; a run killed in any phase under `dvc repro` leaves every train output of one run."""
 
 from __future__ import annotations
 
 import json
-import os
+import random
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from banglasim.runs.faults import ENV as KILL_AT
 from banglasim.training.callbacks import eval_steps
 
-from conftest import banglasim, make_repo_copy, read_tsv, tool_env
 from data_helpers import edit_params
+from repo_helpers import banglasim, dvc, read_tsv
 
 pytestmark = pytest.mark.e2e
 
-EVALS_PER_EPOCH = 4
 LIVE = Path("dvclive/plots/metrics")
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, tiny_model_dir) -> Path:
-    """A repo copy with prepare and split done; 240 examples at batch 8 give 27 steps, evaluated 4 times."""
-    repo = make_repo_copy(tmp_path_factory.mktemp("resume") / "repo", tiny_model_dir)
-    edit_params(repo, train__evals_per_epoch=EVALS_PER_EPOCH)
-    for stage in ("base-model", "ingest", "prepare", "split", "mine"):
-        banglasim(stage, cwd=repo)
-    return repo
+def total_steps(repo: Path) -> int:
+    return json.loads((repo / "metrics/train.json").read_text())["total_steps"]
 
 
-def fresh_copy(prepared: Path, dest: Path) -> Path:
-    shutil.copytree(prepared, dest, symlinks=True)
-    # Outputs of the reference run may be committed: start without them, so what we check is this run's.
-    shutil.rmtree(dest / "dvclive", ignore_errors=True)
-    for name in ("metrics/train.json", "reports/run_record.json"):
-        (dest / name).unlink(missing_ok=True)
-    return dest
-
-
-@pytest.fixture
-def repo(prepared, tmp_path) -> Path:
-    return fresh_copy(prepared, tmp_path / "repo")
-
-
-@pytest.fixture(scope="module")
-def finished(prepared, tmp_path_factory) -> Path:
-    """A repo copy where the same training ran to the end without a crash (do not modify: copy it)."""
-    repo = fresh_copy(prepared, tmp_path_factory.mktemp("finished") / "repo")
-    banglasim("train", cwd=repo)
-    return repo
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(finished) -> dict[str, bytes]:
-    """Outputs of the training run without a crash."""
-    return run_outputs(finished)
+def evals_per_epoch(repo: Path) -> int:
+    return yaml.safe_load((repo / "params.yaml").read_text())["train"]["evals_per_epoch"]
 
 
 def run_outputs(repo: Path) -> dict[str, bytes]:
@@ -74,39 +44,27 @@ def run_outputs(repo: Path) -> dict[str, bytes]:
     return out
 
 
-def train_until_first_checkpoint_then_kill(repo: Path) -> list[Path]:
-    """Start training, SIGKILL it as soon as one checkpoint is marked complete; the complete ones at the kill."""
-    log = open(repo / "killed_train.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "banglasim", "train"], cwd=repo, env=tool_env(repo),
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            done = sorted(repo.glob(".checkpoints/*/checkpoint-*/COMPLETE"))
-            if done:
-                break
-            assert proc.poll() is None, f"training ended (rc {proc.returncode}) before any checkpoint:\n" + \
-                (repo / "killed_train.log").read_text()[-4000:]
-            assert time.monotonic() < deadline, "no checkpoint within the deadline"
-            time.sleep(0.05)
-        finished_before_kill = proc.poll() is not None
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        log.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert not finished_before_kill, "training finished before it could be killed"
-    assert proc.returncode == -signal.SIGKILL
+def without_a_run(repo: Path) -> Path:
+    """The repo copy with no run folder and no train outputs: what we check afterwards is the next run's."""
+    shutil.rmtree(repo / ".checkpoints")
+    shutil.rmtree(repo / "dvclive")
+    for name in ("metrics/train.json", "reports/run_record.json"):
+        (repo / name).unlink()
+    return repo
+
+
+def train_killed_at(repo: Path, point: str) -> list[Path]:
+    """`banglasim train` SIGKILLed at a kill point; the checkpoints marked complete when it died."""
+    proc = banglasim("train", cwd=repo, check=False, env={KILL_AT: point})
+    assert proc.returncode == -signal.SIGKILL, f"not killed at {point} (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
     assert not (repo / "metrics/train.json").exists(), "the killed run must not have got to the end"
     return sorted(repo.glob(".checkpoints/*/checkpoint-*/COMPLETE"))
 
 
 def assert_complete_series(repo: Path) -> None:
-    total = json.loads((repo / "metrics/train.json").read_text())["total_steps"]
-    expected = [0, *eval_steps(total, 1, EVALS_PER_EPOCH)]
-    assert len(expected) == EVALS_PER_EPOCH + 1
+    total, per_epoch = total_steps(repo), evals_per_epoch(repo)
+    expected = [0, *eval_steps(total, 1, per_epoch)]
+    assert len(expected) == per_epoch + 1
     for name, want in (("eval_score", expected), ("avg_cosine", expected), ("val_mrr_at_10", expected),
                        ("train_loss", expected[1:])):
         rows = read_tsv(repo / LIVE / f"{name}.tsv")
@@ -121,45 +79,54 @@ def assert_complete_series(repo: Path) -> None:
     assert (repo / "models/model/model.safetensors").exists()
 
 
-@pytest.mark.parametrize("clear_live", [False, True], ids=["live-files-kept", "live-files-removed"])
-def test_killed_training_resumes_from_its_last_checkpoint(repo, clear_live, uninterrupted):
-    complete = train_until_first_checkpoint_then_kill(repo)
-    assert complete
-    if clear_live:  # the killed run's staged DVCLive files are lost too: the series must be rebuilt from the checkpoint
+def first_checkpoint_step(repo: Path) -> int:
+    return eval_steps(total_steps(repo), 1, evals_per_epoch(repo))[0]
+
+
+# (kill point given the first checkpoint's step, whether the killed run's staged DVCLive files are lost too)
+KILLS = {
+    "in-the-step-after-the-first-checkpoint": (lambda first: f"train-step:{first + 1}", False),
+    "writing-the-second-checkpoint-live-files-lost": (lambda first: "checkpoint:2", True),
+}
+
+
+@pytest.mark.parametrize("kill", list(KILLS))
+def test_killed_training_resumes_from_its_last_checkpoint(reproduced, repo, kill):
+    """Resuming is exact: the same series, metrics and weights as the reproduced run, never interrupted."""
+    first = first_checkpoint_step(repo)
+    point, clear_live = KILLS[kill][0](first), KILLS[kill][1]
+    complete = train_killed_at(without_a_run(repo), point)
+    assert [p.parent.name for p in complete] == [f"checkpoint-{first}"]
+    if clear_live:  # the series must then be rebuilt from the checkpoint
         for staged in repo.glob(".checkpoints/*/publish"):
             shutil.rmtree(staged)
     proc = banglasim("train", cwd=repo)
-    assert "resuming from" in proc.stdout
-    last = complete[-1].parent
-    assert f"resuming from {last.relative_to(repo)}" in proc.stdout or str(last.name) in proc.stdout
+    resumed_line = next(line for line in proc.stdout.splitlines() if "resuming from" in line)
+    assert complete[-1].parent.name in resumed_line, resumed_line
     assert_complete_series(repo)
-    record = json.loads((repo / "reports/run_record.json").read_text())
-    assert record["resumed_from"]
-    # Resuming is exact: the same series, metrics and weights as a run that was never interrupted.
+    assert json.loads((repo / "reports/run_record.json").read_text())["resumed_from"]
     resumed = run_outputs(repo)
-    for name, data in uninterrupted.items():
+    for name, data in run_outputs(reproduced.path).items():
         assert resumed[name] == data, f"{name} differs from the uninterrupted run"
 
 
 def test_changed_train_param_after_a_kill_starts_fresh(repo):
-    train_until_first_checkpoint_then_kill(repo)
+    point = f"train-step:{first_checkpoint_step(repo) + 1}"
+    train_killed_at(without_a_run(repo), point)
     edit_params(repo, train__learning_rate=2e-3)
     proc = banglasim("train", cwd=repo)
     assert "resuming from" not in proc.stdout
     assert_complete_series(repo)
-    record = json.loads((repo / "reports/run_record.json").read_text())
-    assert record["resumed_from"] is None
+    assert json.loads((repo / "reports/run_record.json").read_text())["resumed_from"] is None
 
 
 def run_folders(repo: Path) -> set[str]:
     return {p.name for p in (repo / ".checkpoints").iterdir() if p.is_dir()}
 
 
-def test_a_code_change_gives_a_new_run_key(finished, tmp_path):
+def test_a_code_change_gives_a_new_run_key(repo):
     """The run key hashes the train stage's code: changed code trains in a new run folder, and the old
     run's folder is removed once the new run is published."""
-    repo = tmp_path / "repo"
-    shutil.copytree(finished, repo, symlinks=True)
     before = run_folders(repo)
     assert len(before) == 1
     code = repo / "src/banglasim/runs/publish.py"  # a module train imports, not train.py itself
@@ -170,18 +137,53 @@ def test_a_code_change_gives_a_new_run_key(finished, tmp_path):
     assert len(after) == 1 and after != before, (before, after)
 
 
-def test_a_finished_run_is_trained_afresh_not_resumed(finished, tmp_path):
+def test_a_finished_run_is_trained_afresh_with_identical_results(reproduced, repo):
     """Same params, data and code (so the same run key): a rerun (dvc repro -f) trains again from step 0
-    instead of republishing the finished run's last checkpoint."""
-    repo = tmp_path / "repo"
-    shutil.copytree(finished, repo, symlinks=True)
+    instead of republishing the finished run's last checkpoint, and training is deterministic: the same
+    `dvclive/metrics.json` and weights, byte for byte, as the reproduced run."""
     before = run_folders(repo)
     (key,) = before
     assert (repo / ".checkpoints" / key / "FINISHED").exists()
     first = json.loads((repo / "reports/run_record.json").read_text())
+    (repo / "dvclive/metrics.json").unlink()
     proc = banglasim("train", cwd=repo)
     assert "resuming from" not in proc.stdout
     assert run_folders(repo) == before, "same run key"
     record = json.loads((repo / "reports/run_record.json").read_text())
     assert record["resumed_from"] is None and record["wall_seconds"] != first["wall_seconds"]
     assert_complete_series(repo)
+    for rel in ("dvclive/metrics.json", "models/model/model.safetensors"):
+        assert (repo / rel).read_bytes() == (reproduced.path / rel).read_bytes(), f"{rel} differs between runs"
+
+
+def run_of_each_output(repo: Path) -> dict[str, str]:
+    """The run key each train output says it came from."""
+    return {"models/model": json.loads((repo / "models/model/selection.json").read_text())["run"],
+            "dvclive": yaml.safe_load((repo / "dvclive/params.yaml").read_text())["run"],
+            "metrics/train.json": json.loads((repo / "metrics/train.json").read_text())["run"],
+            "reports/run_record.json": json.loads((repo / "reports/run_record.json").read_text())["run"]}
+
+
+KILL_PHASES = (("train-step", 12), ("checkpoint", 2), ("publish", 6))  # (point, highest count drawn)
+
+
+def test_kill_9_in_each_phase_of_train_then_dvc_repro(repo):
+    """SIGKILL the train stage under `dvc repro` at a random point of each of its phases in turn (training,
+    checkpointing, publishing; each rerun picks up what the last one left), then a plain `dvc repro`: the
+    pipeline is in sync and every train output is of one run. Before its publish, a killed run leaves the
+    previous outputs alone."""
+    previous = set(run_of_each_output(repo).values())
+    edit_params(repo, train__learning_rate=2e-3)
+    for point, max_count in KILL_PHASES:
+        count = random.Random(f"{point}-seed").randint(1, max_count)
+        killed = dvc("repro", cwd=repo, check=False, env={KILL_AT: f"{point}:{count}"})
+        assert killed.returncode != 0, f"the train stage was not killed at {point}:{count}"
+        assert "Running stage 'evaluate'" not in killed.stdout
+        if point != "publish":
+            assert set(run_of_each_output(repo).values()) == previous, f"killed at {point}: outputs changed"
+    dvc("repro", cwd=repo)
+    assert json.loads(dvc("status", "--json", cwd=repo).stdout or "{}") == {}
+    runs = run_of_each_output(repo)
+    assert len(set(runs.values())) == 1 and set(runs.values()) != previous, runs
+    (key,) = set(runs.values())
+    assert (repo / ".checkpoints" / key / "FINISHED").exists()
