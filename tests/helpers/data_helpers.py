@@ -47,7 +47,8 @@ def bn(n: int) -> str:
 
 def qa(qid: str, question: str, answer: str | None = None, **extra: Any) -> dict:
     """One SQuAD question record; answer None gives an empty answers list (SQuAD 2.0 style)."""
-    rec: dict[str, Any] = {"id": qid, "question": question, "answers": [] if answer is None else [{"text": answer, "answer_start": 0}]}
+    answers = [] if answer is None else [{"text": answer, "answer_start": 0}]
+    rec: dict[str, Any] = {"id": qid, "question": question, "answers": answers}
     rec.update(extra)
     return rec
 

@@ -262,12 +262,15 @@ answers = st.lists(st.fixed_dictionaries({}, optional={"text": _maybe(texts), "a
 qas = st.fixed_dictionaries({}, optional={
     "id": json_values, "question": _maybe(texts), "answers": _maybe(answers), "is_impossible": st.booleans()})
 paragraphs = st.fixed_dictionaries({}, optional={"context": _maybe(texts), "qas": _maybe(st.lists(qas, max_size=3))})
-articles = st.fixed_dictionaries({}, optional={"title": _maybe(texts), "paragraphs": _maybe(st.lists(paragraphs, max_size=3))})
-squad_partial = st.fixed_dictionaries({}, optional={"version": json_values, "data": _maybe(st.lists(articles, max_size=3))})
+articles = st.fixed_dictionaries({}, optional={"title": _maybe(texts),
+                                               "paragraphs": _maybe(st.lists(paragraphs, max_size=3))})
+squad_partial = st.fixed_dictionaries({}, optional={"version": json_values,
+                                                    "data": _maybe(st.lists(articles, max_size=3))})
 # nearly SQuAD: the keys are there, mostly well typed
 near_qas = st.fixed_dictionaries({"question": _mostly(words)}, optional={
     "id": json_values, "answers": _mostly(answers), "is_impossible": st.booleans()})
-near_paragraphs = st.fixed_dictionaries({"context": _mostly(words), "qas": _mostly(st.lists(near_qas, min_size=1, max_size=3))})
+near_paragraphs = st.fixed_dictionaries({"context": _mostly(words),
+                                         "qas": _mostly(st.lists(near_qas, min_size=1, max_size=3))})
 near_articles = st.fixed_dictionaries({"paragraphs": _mostly(st.lists(near_paragraphs, min_size=1, max_size=3))},
                                       optional={"title": _mostly(texts)})
 squad_near = st.fixed_dictionaries({"data": _mostly(st.lists(near_articles, min_size=1, max_size=2))},

@@ -168,7 +168,8 @@ def test_counts_per_source_and_total(repo):
         {"id": "6", "question": "সুন্দরবনে কোন বাঘ বাস করে?", "context": SUNDARBAN, "answer": "রয়েল বেঙ্গল টাইগার"},
         {"id": "7", "question": "সুন্দরবন কী ধরনের বন?", "context": SUNDARBAN, "answer": "ম্যানগ্রোভ"},
     ])
-    write_table(repo / "src/D3/more.csv", ["question", "context", "answer"], [["কক্সবাজার সৈকত কত লম্বা?", COX, "১২০ কিলোমিটার"]])
+    write_table(repo / "src/D3/more.csv", ["question", "context", "answer"],
+                [["কক্সবাজার সৈকত কত লম্বা?", COX, "১২০ কিলোমিটার"]])
     m, examples, _ = prepare_ok(repo)
     d2, d3, total = m["sources"]["D2"], m["sources"]["D3"], m["total"]
     assert set(m["sources"]) == {"D2", "D3"}
