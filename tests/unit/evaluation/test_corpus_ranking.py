@@ -3,10 +3,9 @@ against sentence-transformers' InformationRetrievalEvaluator, and what a trainin
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from qa_samples import sample_qa
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
 from banglasim.config.params import EvaluateParams
@@ -15,26 +14,7 @@ from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import cosine_ranks, pessimistic_ranks, retrieval_metrics
 from banglasim.models.loading import load_model
 
-from repo_helpers import REPO_ROOT
-
 CFG = EvaluateParams(batch_size=8, bootstrap_samples=40, seed=42)
-
-
-def sample_qa(n_passages: int, per_passage: int) -> tuple[list[str], list[str], list[int]]:
-    """(passages, questions, own passage index per question) from the D2 sample file."""
-    data = json.loads((REPO_ROOT / "data/raw/sample/D2/BanQA/data/qa.json").read_text(encoding="utf-8"))
-    passages, queries, positives = [], [], []
-    heads = set()
-    for para in (p for article in data["data"] for p in article["paragraphs"]):
-        if para["context"][:40] in heads or len(passages) == n_passages:
-            continue
-        heads.add(para["context"][:40])
-        passages.append(para["context"])
-        for qa in para["qas"][:per_passage]:
-            queries.append(qa["question"])
-            positives.append(len(passages) - 1)
-    assert len(passages) == n_passages
-    return passages, queries, positives
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
+from qa_samples import sample_qa, validation_rows
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
 from banglasim.config.params import EvaluateParams
@@ -15,27 +15,6 @@ from banglasim.evaluation.evaluate import score_model
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import bootstrap_ci, check_embeddings, pessimistic_ranks, retrieval_metrics
 from banglasim.models.loading import load_model
-
-from repo_helpers import REPO_ROOT
-
-
-def sample_qa(n_passages: int = 15, per_passage: int = 2):
-    """(passages, queries, positive index per query) from the D2 sample file."""
-    data = json.loads((REPO_ROOT / "data/raw/sample/D2/BanQA/data/qa.json").read_text(encoding="utf-8"))
-    passages, queries, positives = [], [], []
-    seen_heads = set()
-    for article in data["data"]:
-        for para in article["paragraphs"]:
-            head = para["context"][:40]
-            if head in seen_heads or len(passages) == n_passages:
-                continue
-            seen_heads.add(head)
-            passages.append(para["context"])
-            for qa in para["qas"][:per_passage]:
-                queries.append(qa["question"])
-                positives.append(len(passages) - 1)
-    assert len(passages) == n_passages
-    return passages, queries, positives
 
 
 @pytest.fixture(scope="module")
@@ -200,15 +179,6 @@ def test_bootstrap_ci_zero_samples_gives_no_intervals():
 # ---------------------------------------------------------------- the pair evaluator and score_model
 
 
-def validation_rows():
-    passages, queries, positives = sample_qa(n_passages=6, per_passage=2)
-    rows = []
-    for i, (q, pos) in enumerate(zip(queries, positives)):
-        neg = (pos + 1) % len(passages)
-        base = {"query_id": f"q{i}", "query": q, "source": "D2" if i % 2 else "D3"}
-        rows.append({**base, "passage_id": f"p{pos}", "passage": passages[pos], "score": 1.0})
-        rows.append({**base, "passage_id": f"p{neg}", "passage": passages[neg], "score": 0.0})
-    return rows
 
 
 def test_pair_evaluator_average_cosines(tiny):
