@@ -122,17 +122,21 @@ def _finite(result: dict, path: str = "") -> None:
                             fix="see the error above it; the metrics were not written")
 
 
-# What `dvc exp show` / `dvc metrics diff` list: the headline of each split, whole-corpus ranking (the rest,
-# within-split figures included: reports/evaluation.json)
-HEADLINE_KEYS = {"test": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
-                 "validation": ("mrr_at_10",)}
+# What `dvc exp show` / `dvc metrics diff` list: the test split's headline, whole-corpus ranking, kept short so that
+# every metric of a run stays within 30 values (validation MRR@10 of the base and the published step: metrics/train.json;
+# everything else, within-split figures included: reports/evaluation.json)
+HEADLINE_KEYS = {"base": ("mrr_at_10", "recall_at_1"),
+                 "tuned": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
+                 "delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
+                 "export": ("mrr_at_10",),
+                 "export_delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high")}
 
 
 def headline(result: dict) -> dict:
-    """The headline metrics: per split, base / tuned / delta of the HEADLINE_KEYS (intervals where computed)."""
-    return {split: {model: {k: result[split][model][k] for k in keys if k in result[split][model]}
-                    for model in ("base", "tuned", "delta", "export", "export_delta") if model in result[split]}
-            for split, keys in HEADLINE_KEYS.items()}
+    """The headline metrics of the test split: HEADLINE_KEYS of each model present (intervals where computed)."""
+    test = result["test"]
+    return {"test": {model: {k: test[model][k] for k in keys if k in test[model]}
+                     for model, keys in HEADLINE_KEYS.items() if model in test}}
 
 
 def run(params_path: str) -> None:
