@@ -5,8 +5,6 @@ Imported as `from data_helpers import ...` (pyproject.toml puts tests/helpers on
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from file_writers import write_json, write_jsonl, write_table  # noqa: F401 (also imported from here)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_PARAMS = REPO_ROOT / "params.yaml"
@@ -86,29 +85,6 @@ def farm_squad(n_passages: int, questions_per_passage: int = 5, prefix: str = "f
 
 
 # ---- writing files -------------------------------------------------------------------------------------------
-
-def write_json(path: Path, doc: Any, *, bom: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
-    return path
-
-
-def write_jsonl(path: Path, rows: list[Any], *, bom: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
-    return path
-
-
-def write_table(path: Path, header: list[str], rows: list[list[str]], *, bom: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, delimiter="\t" if path.suffix == ".tsv" else ",", lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buf.getvalue().encode("utf-8"))
-    return path
-
 
 def source_map(sources: list[str | Path]) -> dict[str, str]:
     """data.sources for a list of folders, each named by its first path part after the common prefix

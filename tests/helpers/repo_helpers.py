@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from banglasim.export.vocab import json_strings
+
 from data_helpers import REPO_ROOT, edit_params
 
 VENV_BIN = Path(sys.executable).parent
@@ -65,22 +67,11 @@ def git(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return run_cmd(["git", *args], cwd=cwd)
 
 
-def _collect_strings(obj, out: list[str]) -> None:
-    if isinstance(obj, str):
-        out.append(obj)
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _collect_strings(v, out)
-    elif isinstance(obj, list):
-        for v in obj:
-            _collect_strings(v, out)
-
-
 def sample_chars() -> list[str]:
     """Every distinct non-space character of the sample data's qa.json files, sorted."""
     texts: list[str] = []
     for path in sorted((REPO_ROOT / "data/raw/sample").rglob("qa.json")):
-        _collect_strings(json.loads(path.read_text(encoding="utf-8")), texts)
+        json_strings(json.loads(path.read_text(encoding="utf-8")), texts)
     return sorted({ch for text in texts for ch in text if not ch.isspace()})
 
 

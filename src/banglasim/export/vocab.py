@@ -50,15 +50,16 @@ def base_chars() -> set[str]:
     return {chr(c) for c in range(0x80)} | {chr(c) for c in range(lo, hi + 1)}
 
 
-def _strings(obj, out: list[str]) -> None:
+def json_strings(obj, out: list[str]) -> None:
+    """Append every string inside a JSON value (dict values and list items, recursively) to `out`."""
     if isinstance(obj, str):
         out.append(obj)
     elif isinstance(obj, dict):
         for value in obj.values():
-            _strings(value, out)
+            json_strings(value, out)
     elif isinstance(obj, list):
         for value in obj:
-            _strings(value, out)
+            json_strings(value, out)
 
 
 def corpus_texts(paths: Iterable[Path]) -> list[str]:
@@ -68,7 +69,7 @@ def corpus_texts(paths: Iterable[Path]) -> list[str]:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
-                    _strings(json.loads(line), texts)
+                    json_strings(json.loads(line), texts)
     return list(dict.fromkeys(texts))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from file_writers import write_json, write_jsonl, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,10 +27,7 @@ from data_helpers import (
     run_prepare,
     sample_squad,
     squad,
-    write_json,
-    write_jsonl,
     write_params,
-    write_table,
 )
 
 DHAKA, TAGORE = PASSAGES[0][0], PASSAGES[1][0]

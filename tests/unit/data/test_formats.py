@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from file_writers import write_json, write_jsonl, write_table
 
 from data_helpers import (
     PASSAGES,
@@ -14,10 +15,7 @@ from data_helpers import (
     qa,
     sample_squad,
     squad,
-    write_json,
-    write_jsonl,
     write_params,
-    write_table,
 )
 
 DHAKA, TAGORE = PASSAGES[0][0], PASSAGES[1][0]

@@ -5,21 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from file_writers import write_json, write_jsonl, write_table
 
-from data_helpers import (
-    PASSAGES,
-    metrics,
-    nfc,
-    prepare_main,
-    prepared,
-    qa,
-    sample_squad,
-    squad,
-    write_json,
-    write_jsonl,
-    write_params,
-    write_table,
-)
+from data_helpers import PASSAGES, metrics, nfc, prepare_main, prepared, qa, sample_squad, squad, write_params
 
 DHAKA, TAGORE, SUNDARBAN, COX = (p[0] for p in PASSAGES)
 COUNT_KEYS = ("files_read", "files_skipped", "passages", "questions", "duplicates_dropped", "passages_merged",

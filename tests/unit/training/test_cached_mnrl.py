@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny_training import step_losses
 
 from banglasim.config.params import load_params
 from banglasim.models.loading import freeze_all_but_last, load_model
@@ -26,11 +27,6 @@ QUESTIONS = ["পদ্মা নদী কোথায়?", "বাংলা�
 TRAINABLE = 2
 
 
-def features(model, texts: list[str]) -> dict[str, torch.Tensor]:
-    feats = model[0].preprocess(texts)
-    return {k: v for k, v in feats.items() if isinstance(v, torch.Tensor)}
-
-
 def train_losses(model_dir, loss: str, cache_frozen: bool, steps: int = 6, batch: int = 4,
                  mini_batch: int = 2) -> tuple[list[float], object]:
     """Per-step losses of a few AdamW steps on (question, passage) batches, dropout 0; passages recur across steps."""
@@ -48,14 +44,7 @@ def train_losses(model_dir, loss: str, cache_frozen: bool, steps: int = 6, batch
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
     pairs = list(zip(QUESTIONS, PASSAGES))
-    losses = []
-    for step in range(steps):
-        chosen = [pairs[(step + j) % len(pairs)] for j in range(batch)]
-        value = loss_fn([features(model, [q for q, _ in chosen]), features(model, [p for _, p in chosen])], None)
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-        losses.append(value.item())
+    losses = step_losses(model, loss_fn, opt, pairs, steps, batch)
     if cache is not None:
         cache.uninstall()
     return losses, cache

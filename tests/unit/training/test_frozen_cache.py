@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from tiny_training import features, step_losses
 
 from banglasim.models.loading import freeze_all_but_last, load_model, transformer_layers
 from banglasim.training.frozen_cache import FrozenPrefixCache
@@ -24,11 +25,6 @@ TEXTS = PASSAGES + QUESTIONS + ["পদ্মা নদী কোথায়?"]
 @pytest.fixture
 def tiny(tiny_model_dir):
     return load_model(str(tiny_model_dir))
-
-
-def features(model, texts: list[str]) -> dict[str, torch.Tensor]:
-    feats = model[0].preprocess(texts)
-    return {k: v for k, v in feats.items() if isinstance(v, torch.Tensor)}
 
 
 # ---------------------------------------------------------------- devices
@@ -220,14 +216,7 @@ def _train_losses(model_dir, use_cache: bool, steps: int = 6) -> tuple[list[floa
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
     pairs = list(zip(QUESTIONS, PASSAGES))
-    losses = []
-    for step in range(steps):
-        batch = [pairs[(step + j) % len(pairs)] for j in range(3)]  # passages recur across steps
-        loss = loss_fn([features(model, [q for q, _ in batch]), features(model, [p for _, p in batch])], None)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = step_losses(model, loss_fn, opt, pairs, steps, 3)
     if cache is not None:
         cache.uninstall()
     return losses, cache
