@@ -49,6 +49,18 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.nd
     return rows, np.take_along_axis(scores, rows, axis=1)
 
 
+def approximate_top_k(ann: ApproximateIndex, vectors: np.ndarray, queries: np.ndarray, k: int,
+                      oversample: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and scores of the k best of `oversample * k` candidates of the approximate index, scored exactly with
+    the float32 vectors (the index's 8-bit codes only choose the candidates); row -1 where fewer were found."""
+    queries = np.asarray(queries, dtype=np.float32)
+    rows, _ = ann.search(queries, min(vectors.shape[0], oversample * k))
+    scores = np.einsum("qkd,qd->qk", np.asarray(vectors)[np.maximum(rows, 0)], queries)
+    scores[rows < 0] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
 def encode_passages(encoder: Encoder, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """Unit vectors of the texts in their order, encoded shortest first (less padding per batch)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -85,12 +97,8 @@ class Searcher:
         """Hits for already-encoded queries."""
         if len(query_vectors) == 0:
             return []
-        if self.ann is not None:  # candidates from the approximate index, scored exactly with the float32 vectors
-            rows, _ = self.ann.search(query_vectors, k)
-            scores = np.einsum("qkd,qd->qk", np.asarray(self.vectors)[np.maximum(rows, 0)], query_vectors)
-            scores[rows < 0] = -np.inf
-            order = np.argsort(-scores, axis=1, kind="stable")
-            rows, scores = np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        if self.ann is not None:
+            rows, scores = approximate_top_k(self.ann, self.vectors, query_vectors, k)
         else:
             rows, scores = exact_top_k(self.vectors, query_vectors, k)
         return [[{**{key: self.passages[r].get(key, "") for key in HIT_KEYS}, "score": round(float(s), 6),
