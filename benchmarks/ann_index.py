@@ -39,7 +39,8 @@ def synthetic(n: int, dim: int, n_queries: int, seed: int = 0) -> tuple[np.ndarr
         m = min(100_000, n - start)
         block = centres[rng.integers(0, len(centres), m)] + rng.standard_normal((m, dim), dtype=np.float32)
         x[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    q = x[rng.integers(0, n, n_queries)] + (0.5 / np.sqrt(dim)) * rng.standard_normal((n_queries, dim), dtype=np.float32)
+    noise = (0.5 / np.sqrt(dim)) * rng.standard_normal((n_queries, dim), dtype=np.float32)
+    q = x[rng.integers(0, n, n_queries)] + noise
     return x, q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
@@ -84,7 +85,8 @@ def bench_usearch(x: np.ndarray, q: np.ndarray, exact: np.ndarray) -> None:
         print("usearch: not installed, skipped")
         return
     for dtype in ("i8", "f16"):
-        index = Index(ndim=x.shape[1], metric="cos", dtype=dtype, connectivity=16, expansion_add=64, expansion_search=64)
+        index = Index(ndim=x.shape[1], metric="cos", dtype=dtype, connectivity=16, expansion_add=64,
+                      expansion_search=64)
         before = rss_mib()
         start = time.perf_counter()
         index.add(np.arange(len(x)), x)

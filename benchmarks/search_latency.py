@@ -55,8 +55,8 @@ def timed_process(args: list[str], cwd: Path) -> tuple[float, float, str]:
 def prepare_workspace(work: Path, data: Path, n_passages: int, n_questions: int) -> list[str]:
     """work/data/prepared/passages.jsonl from --data; returns questions whose passages are in it."""
     sys.path.insert(0, str(SRC))
-    from banglasim import atomic
-    from banglasim.sources import merge_sources, read_source
+    from banglasim.core import atomic
+    from banglasim.data.sources import merge_sources, read_source
 
     sources = {d.name: read_source(str(d), d.name, "skip", 10**7) for d in sorted(data.iterdir()) if d.is_dir()}
     passages, examples = merge_sources(sources)
@@ -72,8 +72,8 @@ def worker(mode: str, model: str, index: str, questions_file: str) -> None:
     sys.path.insert(0, str(SRC))
     import numpy as np
 
-    from banglasim import atomic
-    from banglasim.paths import PASSAGES_FILE
+    from banglasim.config.paths import PASSAGES_FILE
+    from banglasim.core import atomic
     from banglasim.search.query import corpus_embeddings, open_searcher
 
     if mode == "encode":
@@ -99,8 +99,9 @@ def worker(mode: str, model: str, index: str, questions_file: str) -> None:
         searcher.search([q], 5)
         times.append(time.perf_counter() - start)
     ms = np.array(times) * 1000
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-                      "questions": len(times), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "questions": len(times), "peak_rss_mib": peak}))
 
 
 def measure(name: str, model: Path, work: Path, question: str, cold_runs: int) -> dict:

@@ -119,6 +119,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return st_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_export_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """The tiny BERT as an export folder (model.onnx with pooling and normalisation, tokenizer.json, manifest.json)."""
+    from search_helpers import export_tiny_model
+
+    return export_tiny_model(tiny_model_dir, tmp_path_factory.mktemp("tiny_export") / "export")
+
+
 def _repo_files() -> list[str]:
     """Git-tracked files plus not-yet-added source files (src/ is edited concurrently)."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout

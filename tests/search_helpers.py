@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import tool_env
 
 PASSAGES = [
@@ -42,7 +41,8 @@ def export_tiny_model(st_dir: Path, out: Path) -> Path:
     dynamic = {0: "batch", 1: "seq"}
     torch.onnx.export(Pooled(), (ids, torch.ones_like(ids)), str(out / "model.onnx"),
                       input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
-                      dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "sentence_embedding": {0: "batch"}},
+                      dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic,
+                                    "sentence_embedding": {0: "batch"}},
                       opset_version=17, dynamo=False)
     shutil.copy(st_dir / "tokenizer.json", out / "tokenizer.json")
     manifest = {"format": "banglasim-export/1",
@@ -51,11 +51,6 @@ def export_tiny_model(st_dir: Path, out: Path) -> Path:
                 "prompts": {"query": "query: ", "passage": "passage: "}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return out
-
-
-@pytest.fixture(scope="session")
-def tiny_export_dir(tmp_path_factory, tiny_model_dir) -> Path:
-    return export_tiny_model(tiny_model_dir, tmp_path_factory.mktemp("tiny_export") / "export")
 
 
 def write_passages(path: Path, passages: list[dict]) -> None:

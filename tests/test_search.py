@@ -1,4 +1,5 @@
-"""`banglasim search`: ranked passages with scores and sources, corpus embeddings cached on disk."""
+"""`banglasim search --model models/model`: the Sentence Transformers path (slow, exact, kept for comparison): ranked
+passages with scores and sources, corpus embeddings cached on disk. The export path: test_search_export.py."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ PASSAGES = [
 
 
 def run_search(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "banglasim", "search", *args], cwd=cwd, env=tool_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "banglasim", "search", *args, "--model", "models/model"], cwd=cwd,
+                          env=tool_env(), capture_output=True, text=True, timeout=300)
 
 
 def workspace(tmp_path: Path, model_dir: Path) -> Path:
@@ -97,7 +98,8 @@ def test_question_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
     (tmp_path / "q.txt").write_text(long_question, encoding="utf-8")
     from_file = run_search(cwd, "--question-file", str(tmp_path / "q.txt"), "--top-k", "1")
     assert from_file.returncode == 0, from_file.stderr
-    from_stdin = subprocess.run([sys.executable, "-m", "banglasim", "search", "-", "--top-k", "1"], cwd=cwd,
+    from_stdin = subprocess.run([sys.executable, "-m", "banglasim", "search", "-", "--top-k", "1", "--model",
+                                 "models/model"], cwd=cwd,
                                 env=tool_env(), input=long_question, capture_output=True, text=True, timeout=300)
     assert from_stdin.returncode == 0, from_stdin.stderr
     assert from_file.stdout.splitlines()[1:] == from_stdin.stdout.splitlines()[1:]

@@ -8,16 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from search_helpers import (  # noqa: F401
-    PASSAGES,
-    QUESTIONS,
-    make_workspace,
-    run_banglasim,
-    tiny_export_dir,
-)
 
-from banglasim.errors import UserError
+from banglasim.core.errors import UserError
 from banglasim.search.engine import exact_top_k
+
+from search_helpers import PASSAGES, QUESTIONS, make_workspace, run_banglasim
 
 
 def expected_top(export_dir, question: str, passages: list[dict], k: int) -> list[str]:

@@ -11,10 +11,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import tool_env
-from search_helpers import QUESTIONS, make_workspace, run_banglasim, tiny_export_dir  # noqa: F401
 
 from banglasim.search.engine import MAX_QUESTION_CHARS
+
+from conftest import tool_env
+from search_helpers import QUESTIONS, make_workspace, run_banglasim
 
 
 def request(base: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
@@ -30,8 +31,8 @@ def request(base: str, path: str, body: bytes | None = None) -> tuple[int, dict]
 @pytest.fixture
 def server(tmp_path, tiny_export_dir):
     root = make_workspace(tmp_path, tiny_export_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "banglasim", "serve", "--host", "127.0.0.1", "--port", "0", "--quiet"],
-                            cwd=root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [sys.executable, "-m", "banglasim", "serve", "--host", "127.0.0.1", "--port", "0", "--quiet"]
+    proc = subprocess.Popen(args, cwd=root, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
         assert lines[1].startswith("serving on http://127.0.0.1:"), (lines, proc.stderr.read() if proc.poll() else "")

@@ -15,6 +15,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "mine": ("banglasim.data.mine", "hard negatives for train.hard_negatives, write data/mined/"),
     "train": ("banglasim.training.train", "fine-tune models/base, write models/model/ and dvclive/"),
     "evaluate": ("banglasim.evaluation.evaluate", "base vs tuned metrics on test and validation, write metrics/"),
+    "index": ("banglasim.search.index", "embed the prepared passages with models/export, write models/index/"),
 }
 
 

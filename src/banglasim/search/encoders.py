@@ -1,8 +1,8 @@
-"""The two encoders search can use: the ONNX export (fast, the default) or a Sentence Transformers folder (slow, exact).
+"""The export as a search encoder: banglasim.export.runtime.OnnxEncoder (onnxruntime + tokenizers + numpy).
 
-The export is identified by the SHA-256 of its manifest.json (which records the hash of model.onnx), so
-starting never re-reads the model's bytes. torch and sentence-transformers are imported only for a
-Sentence Transformers folder.
+The export is identified by the SHA-256 of its manifest.json (which records the hash of model.onnx and how
+it was made), so starting never re-reads the model's bytes. A missing or damaged file is one UserError
+naming it and the stage that rebuilds it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from banglasim.errors import UserError
-from banglasim.paths import EXPORT_DIR
+from banglasim.config.paths import EXPORT_DIR
+from banglasim.core.errors import UserError
 
 EXPORT_FILES = ("manifest.json", "model.onnx", "tokenizer.json")
 
@@ -68,47 +68,5 @@ class ExportEncoder:
         return np.asarray(self.runtime.encode(texts, prompt_name), dtype=np.float32)
 
 
-class SentenceTransformerEncoder:
-    """A Sentence Transformers folder (models/model): the slow exact path, kept for comparison."""
-
-    def __init__(self, model_dir: Path) -> None:
-        from banglasim.modeling import folder_digest, load_model
-        from banglasim.progress import quiet_library_bars
-
-        quiet_library_bars()
-        try:
-            self.model = load_model(str(model_dir))
-        except UserError as exc:
-            raise UserError(f"--model '{model_dir}' could not be loaded: {exc.message.split(': ', 1)[-1]}",
-                            fix="pass --model a folder saved by the train stage (models/model), or rerun it") from None
-        except Exception as exc:  # noqa: BLE001 - corrupt weights: safetensors/torch raise their own types
-            raise UserError(f"--model '{model_dir}' could not be loaded: {type(exc).__name__}: {exc}",
-                            fix="its files are damaged: rerun the train stage (dvc repro -f train) "
-                                "or restore them (dvc checkout)") from None
-        self.key = folder_digest(Path(model_dir))
-        self.model_sha256 = self.key
-        self.dim = self.model.get_embedding_dimension()
-        self.name = str(model_dir)
-
-    def encode(self, texts: list[str], prompt_name: str) -> np.ndarray:
-        from banglasim.evaluators import show_progress
-
-        prompt = (self.model.prompts or {}).get(prompt_name) or None
-        return self.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                 prompt=prompt, show_progress_bar=prompt_name == "passage" and show_progress(len(texts)))
-
-
 def is_export(folder: Path) -> bool:
     return (Path(folder) / "model.onnx").exists() or (Path(folder) / "manifest.json").exists()
-
-
-def load_encoder(folder: str | Path):
-    """The encoder of `--model`: an export folder (model.onnx + manifest.json) or a Sentence Transformers folder."""
-    folder = Path(folder)
-    if is_export(folder) or folder == EXPORT_DIR:
-        return ExportEncoder(folder)
-    if (folder / "modules.json").exists():
-        return SentenceTransformerEncoder(folder)
-    raise UserError(f"--model '{folder}' holds neither an export (model.onnx, manifest.json) nor a trained "
-                    "Sentence Transformers model (modules.json)",
-                    fix="run `dvc repro export` (or `dvc repro train`) first, or pass --model FOLDER")

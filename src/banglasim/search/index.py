@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from banglasim import atomic
-from banglasim.errors import UserError, require_inputs, stage_main
-from banglasim.paths import EXPORT_DIR, INDEX_DIR, PASSAGES_FILE
+from banglasim.config.params import load_params
+from banglasim.config.paths import EXPORT_DIR, INDEX_DIR, PASSAGES_FILE
+from banglasim.core import atomic
+from banglasim.core.errors import UserError, require_inputs
 from banglasim.search.ann import AnnSettings, FaissIndex
 from banglasim.search.encoders import ExportEncoder
 from banglasim.search.engine import encode_passages
@@ -42,13 +43,15 @@ def build(export_dir, passages_file, out_dir, *, batch_size: int = 64, approxima
     try:
         passages = atomic.read_jsonl(passages_file)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{passages_file}: damaged ({exc})", fix="rerun the prepare stage (dvc repro prepare)") from None
+        raise UserError(f"{passages_file}: damaged ({exc})",
+                        fix="rerun the prepare stage (dvc repro prepare)") from None
     if not passages:
         raise UserError(f"{passages_file}: no passages", fix="check the data sources, then dvc repro prepare")
     start = time.perf_counter()
     vectors = encode_passages(encoder, [p["text"] for p in passages], batch_size, progress=True)
     took = time.perf_counter() - start
-    print(f"index: {len(passages)} passages embedded in {took:.1f} s ({len(passages) / max(took, 1e-9):.0f} passages/s)")
+    print(f"index: {len(passages)} passages embedded in {took:.1f} s "
+          f"({len(passages) / max(took, 1e-9):.0f} passages/s)")
     ann, settings = None, None
     if len(passages) > approximate_above:
         start = time.perf_counter()
@@ -65,13 +68,8 @@ def build(export_dir, passages_file, out_dir, *, batch_size: int = 64, approxima
 
 
 def run(params_path: str) -> None:
-    from banglasim.params import load_params
-
-    cfg = load_params(params_path).index
+    cfg = load_params(params_path, ("index",)).index
     require_inputs([(EXPORT_DIR / "manifest.json", "export"), (PASSAGES_FILE, "prepare")])
     build(EXPORT_DIR, PASSAGES_FILE, INDEX_DIR, batch_size=cfg.batch_size, approximate_above=cfg.approximate_above,
           ann_settings=AnnSettings(nlist=cfg.nlist, nprobe=cfg.nprobe))
 
-
-if __name__ == "__main__":
-    stage_main(run)

@@ -20,13 +20,12 @@ from typing import TextIO
 
 import numpy as np
 
-from banglasim import atomic
-from banglasim.errors import UserError
-from banglasim.formats import normalize
-from banglasim.paths import PASSAGES_FILE
-from banglasim.search.encoders import ExportEncoder, load_encoder
+from banglasim.config.paths import EXPORT_DIR, PASSAGES_FILE
+from banglasim.core import atomic
+from banglasim.core.errors import UserError
+from banglasim.data.formats import normalize
+from banglasim.search.encoders import ExportEncoder, is_export
 from banglasim.search.engine import (
-    MAX_QUESTION_CHARS,
     MAX_TOP_K,
     Encoder,
     Searcher,
@@ -43,9 +42,23 @@ def load_corpus(corpus: str | None) -> list[dict]:
         if not PASSAGES_FILE.exists():
             raise UserError(f"{PASSAGES_FILE}: not found", fix="run `dvc repro` first, or pass --corpus FOLDER")
         return atomic.read_jsonl(PASSAGES_FILE)
-    from banglasim.sources import read_corpus
+    from banglasim.data.sources import read_corpus
 
     return read_corpus(corpus)
+
+
+def load_encoder(folder: str | Path):
+    """The encoder of `--model`: an export folder (model.onnx + manifest.json) or a Sentence Transformers folder."""
+    folder = Path(folder)
+    if is_export(folder) or folder == EXPORT_DIR:
+        return ExportEncoder(folder)
+    if (folder / "modules.json").exists():
+        from banglasim.search.st_encoder import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(folder)
+    raise UserError(f"--model '{folder}' holds no trained model: neither an export (model.onnx, manifest.json) "
+                    "nor a Sentence Transformers folder (modules.json)",
+                    fix="run `dvc repro export` (or `dvc repro train`) first, or pass --model FOLDER")
 
 
 def _read_cache(path: Path, rows: int) -> np.ndarray | None:
@@ -86,15 +99,17 @@ def open_searcher(model: str | Path, index_dir: str | Path, corpus: str | None =
         return Searcher(encoder, passages, vectors, ann), f"index: {index_dir} ({len(passages)} passages, {kind})"
     passages = load_corpus(corpus)
     vectors, cached = corpus_embeddings(encoder, [p["text"] for p in passages], Path(cache_dir))
-    return Searcher(encoder, passages, vectors), f"corpus embeddings: {'from cache' if cached else 'computed and cached'}"
+    origin = f"corpus embeddings: {'from cache' if cached else 'computed and cached'}"
+    return Searcher(encoder, passages, vectors), origin
 
 
-def check_question(question: str) -> str | None:
-    """Why a question cannot be asked (empty, too long), or None."""
+def check_question(question: str, max_chars: int | None = None) -> str | None:
+    """Why a question cannot be asked (empty, or longer than max_chars), or None. The command line takes any
+    length (the model reads the first max_seq_length pieces); `serve` caps it at MAX_QUESTION_CHARS."""
     if not question.strip():
         return "the question is empty"
-    if len(question) > MAX_QUESTION_CHARS:
-        return f"the question is {len(question)} characters long, more than {MAX_QUESTION_CHARS}"
+    if max_chars is not None and len(question) > max_chars:
+        return f"the question is {len(question)} characters long, more than {max_chars}"
     return None
 
 
@@ -144,10 +159,12 @@ def read_question(args: argparse.Namespace) -> str:
     return sys.stdin.read() if args.question == "-" else args.question
 
 
-def print_hits(hits: list[dict]) -> None:
+def print_hits(searcher: Searcher, hits: list[dict]) -> None:
+    """Hits for a reader: rank, score, the sources the passage came from, title, and the text cut at 160 characters."""
+    sources = {p["passage_id"]: p.get("sources", []) for p in searcher.passages}
     for hit in hits:
         text = hit["text"] if len(hit["text"]) <= 160 else hit["text"][:157] + "..."
-        print(f"{hit['rank']:>2}. {hit['score']:.4f}  {hit.get('title', '')}")
+        print(f"{hit['rank']:>2}. {hit['score']:.4f}  [{', '.join(sources.get(hit['passage_id'], []))}] {hit['title']}")
         print(f"    {text}")
 
 
@@ -183,5 +200,5 @@ def run_cli(args: argparse.Namespace) -> int:
         print(json.dumps({"question": question, "hits": hits}, ensure_ascii=False))
     else:
         print(origin)
-        print_hits(hits)
+        print_hits(searcher, hits)
     return 0

@@ -1,7 +1,8 @@
 """`banglasim serve`: a long-running HTTP JSON API over the export and its index, loaded once.
 
-    POST /search  {"question": "...", "top_k": 5}  ->  {"question": ..., "hits": [{passage_id, title, text, score, rank}]}
-    GET  /health                                  ->  {"status": "ok", "passages": N, ...}
+    POST /search  {"question": "...", "top_k": 5}
+                  -> {"question": ..., "hits": [{passage_id, title, text, score, rank}, ...]}
+    GET  /health  -> {"status": "ok", "passages": N, ...}
 
 Bad requests (not JSON, no or empty or over-long question, top_k not an integer from 1 to 100) get a 400
 with {"error": "..."}. The standard library's ThreadingHTTPServer serves it: the work per request is one
@@ -18,9 +19,9 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from banglasim.errors import UserError
-from banglasim.formats import normalize
-from banglasim.search.engine import MAX_TOP_K, Searcher
+from banglasim.core.errors import UserError
+from banglasim.data.formats import normalize
+from banglasim.search.engine import MAX_QUESTION_CHARS, MAX_TOP_K, Searcher
 from banglasim.search.query import check_question, open_searcher
 
 MAX_BODY_BYTES = 64 * 1024
@@ -44,7 +45,7 @@ def parse_request(body: bytes) -> tuple[str, int]:
     question = data.get("question")
     if not isinstance(question, str):
         raise BadRequest('"question" must be a string')
-    problem = check_question(question)
+    problem = check_question(question, MAX_QUESTION_CHARS)
     if problem:
         raise BadRequest(problem)
     top_k = data.get("top_k", DEFAULT_TOP_K)
@@ -72,7 +73,8 @@ def make_handler(searcher: Searcher, health: dict, quiet: bool = False) -> type[
             if self.path.split("?")[0] == "/health":
                 self.send_json(HTTPStatus.OK, health)
             else:
-                self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path: {self.path} (GET /health, POST /search)"})
+                self.send_json(HTTPStatus.NOT_FOUND,
+                               {"error": f"no such path: {self.path} (GET /health, POST /search)"})
 
         def do_POST(self) -> None:
             if self.path.split("?")[0] != "/search":

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from banglasim import atomic
-from banglasim.errors import UserError
-from banglasim.paths import INDEX_DIR
+from banglasim.config.paths import INDEX_DIR
+from banglasim.core import atomic
+from banglasim.core.errors import UserError
 
 MANIFEST, VECTORS, PASSAGES, APPROXIMATE = "manifest.json", "vectors.npy", "passages.jsonl", "approximate.faiss"
 FORMAT = 1
