@@ -77,8 +77,9 @@ def worker(mode: str, model: str, index: str, questions_file: str) -> None:
     from banglasim.search.query import corpus_embeddings, open_searcher
 
     if mode == "encode":
-        from banglasim.search.encoders import ExportEncoder, load_encoder
+        from banglasim.search.encoders import ExportEncoder
         from banglasim.search.engine import encode_passages
+        from banglasim.search.query import load_encoder
 
         encoder = load_encoder(model)
         texts = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)]
