@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -167,3 +168,31 @@ def test_the_command_line_error_is_one_paragraph(tmp_path, tiny_export_dir):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: models/index/vectors.npy: damaged") and "dvc repro index" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_index_stage_reads_its_params_and_writes_models_index(tmp_path, tiny_export_dir):
+    import yaml
+
+    from conftest import REPO_ROOT
+
+    root = make_workspace(tmp_path, tiny_export_dir, index=False)
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["index"]["approximate_above"] = 2
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    proc = run_banglasim(root, "index")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((root / "models/index/manifest.json").read_text(encoding="utf-8"))
+    assert manifest["count"] == len(PASSAGES) and manifest["approximate"] is True
+    assert manifest["approximate_settings"]["nprobe"] == params["index"]["nprobe"]
+    answer = json.loads(run_banglasim(root, "search", QUESTIONS[0], "--json").stdout)
+    assert [h["passage_id"] for h in answer["hits"]] == expected_top(tiny_export_dir, QUESTIONS[0], PASSAGES, 4)
+
+
+def test_the_index_stage_without_an_export_names_the_stage_to_run(tmp_path, tiny_export_dir):
+    from conftest import REPO_ROOT
+
+    root = make_workspace(tmp_path, tiny_export_dir, index=False)
+    shutil.rmtree(root / "models/export")
+    shutil.copy(REPO_ROOT / "params.yaml", root / "params.yaml")
+    proc = run_banglasim(root, "index")
+    assert proc.returncode == 2 and "models/export/manifest.json" in proc.stderr and "dvc repro export" in proc.stderr

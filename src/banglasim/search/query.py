@@ -25,12 +25,7 @@ from banglasim.core import atomic
 from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
 from banglasim.search.encoders import ExportEncoder, is_export
-from banglasim.search.engine import (
-    MAX_TOP_K,
-    Encoder,
-    Searcher,
-    encode_passages,
-)
+from banglasim.search.engine import MAX_TOP_K, Encoder, Searcher, encode_passages
 from banglasim.search.store import load_index
 
 BATCH_CHUNK = 64
