@@ -5,8 +5,9 @@
 
 In a scratch folder (--work) it writes data/prepared/passages.jsonl (the first --passages passages of --data),
 then measures, each path in its own processes:
-  - corpus encoding speed (passages/s): the export through the index stage's build, the folder through the
-    search cache (which then serves the cold runs, as a second `banglasim search` would find it);
+  - corpus encoding speed (passages/s): the export through the index stage's build (the index its search
+    reads), the folder through the search cache (which then serves the cold runs, as a second
+    `banglasim search` would find it);
   - cold start: `python -m banglasim search QUESTION --json` from process start to its answer (it exits after
     answering), the median of --cold-runs, with the process's peak RSS;
   - warm per-question latency: one process loads once, then asks --questions real questions one at a time
@@ -78,14 +79,15 @@ def worker(mode: str, model: str, index: str, questions_file: str) -> None:
 
     if mode == "encode":
         from banglasim.search.encoders import ExportEncoder
-        from banglasim.search.engine import encode_passages
         from banglasim.search.query import load_encoder
 
         encoder = load_encoder(model)
         texts = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)]
         start = time.perf_counter()
-        if isinstance(encoder, ExportEncoder):  # as the index stage does
-            encode_passages(encoder, texts)
+        if isinstance(encoder, ExportEncoder):  # the index stage's own build: the index the export's search reads
+            from banglasim.search.index import build
+
+            build(model, PASSAGES, "models/index")
         else:
             corpus_embeddings(encoder, texts, Path(".cache/search"))
         took = time.perf_counter() - start
@@ -109,9 +111,6 @@ def measure(name: str, model: Path, work: Path, question: str, cold_runs: int) -
     me = [sys.executable, str(Path(__file__).resolve()), "--worker"]
     out = timed_process([*me, "encode", str(model), "models/index", "questions.txt"], work)[2]
     enc = json.loads(out.strip().splitlines()[-1])
-    if name == "export":  # the index the export's search reads
-        build = f"from banglasim.search.index import build; build({str(model)!r}, {str(PASSAGES)!r}, 'models/index')"
-        timed_process([sys.executable, "-c", build], work)
     cold = [timed_process([sys.executable, "-m", "banglasim", "search", question, "--json", "--model", str(model)],
                           work)[:2] for _ in range(cold_runs)]
     _, _, out = timed_process([*me, "warm", str(model), "models/index", "questions.txt"], work)
