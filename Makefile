@@ -24,11 +24,20 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# check-params first, outside DVC: DVC parses dvc.yaml (foreach over data.sources) and hashes every source
+# folder before any stage runs, and answers a wrong data.sources shape or an unreadable source file with
+# its own cryptic message (docs/troubleshooting.md); the project's check names the param or file and the fix.
 repro: setup
+	PYTHONPATH=src python -m banglasim check-params
 	dvc repro
 
 test: setup
 	python -m pytest -q $(PYTEST_ARGS)
+
+# the headline of every experiment, one row each (dvc exp show lists every param too, far wider than a terminal)
+HEADLINE := ^Experiment$$|^eval_score$$|^avg_cosine$$|^train_loss$$|^val_mrr_at_10$$|^test\.(base|tuned|delta)\.(mrr_at_10|mrr_at_10_ci_low|mrr_at_10_ci_high|recall_at_1)$$
+show: setup
+	dvc exp show --no-pager --md -A --drop '.*' --keep '$(HEADLINE)'
 
 bench: setup
 	python benchmarks/prepare_split_scale.py

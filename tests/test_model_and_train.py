@@ -376,6 +376,7 @@ def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_
     save_file(trainable_state(older), str(run_dir / "checkpoint-7" / TRAINABLE_WEIGHTS))
     final = load_model(str(tiny_model_dir))
     freeze_all_but_last(final, 2)
+    final.prompts = {**final.prompts, "query": "query: ", "passage": "passage: "}  # as build_trainer sets them
     repo = load_params(REPO_ROOT / "params.yaml", ("model", "train"))
     params = Params(model=replace(repo.model, name=str(tiny_model_dir), max_seq_length=64, trainable_layers=2),
                     train=replace(repo.train, select="best"))
@@ -396,4 +397,6 @@ def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_
     assert json.loads((tmp_path / "models/model/selection.json").read_text()) == {"run": "run", "step": 7,
                                                                                    "select": "best"}
     assert "step 7" in (tmp_path / "models/model/README.md").read_text(encoding="utf-8")
+    saved = json.loads((tmp_path / "models/model/config_sentence_transformers.json").read_text(encoding="utf-8"))
+    assert saved["prompts"]["document"] == "passage: "  # encode_document applies the passage prompt
     assert (run_dir / "FINISHED").exists() and not stage.exists()

@@ -135,6 +135,7 @@ def test_converted_folder_loads_quietly_with_prompts_mean_pooling_and_normalize(
     assert "MISSING" not in err and "newly initialized" not in err
     assert model[0].auto_model.pooler is None
     assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
+    assert model.prompts["document"] == "passage: "  # encode_document applies the passage prompt
     assert isinstance(model[1], Pooling) and model[1].pooling_mode == "mean" and isinstance(model[2], Normalize)
     assert model.max_seq_length == TINY["max_positions"]  # capped at the position count
     emb = model.encode(["hello world", "আমি বাংলায় গান গাই"], prompt_name="query")

@@ -21,7 +21,7 @@ from data_helpers import edit_params
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ("check_params", "ingest@D2", "ingest@D3", "ingest@D4", "prepare", "split", "train", "evaluate")
+STAGES = ("check_params", "ingest@D2", "ingest@D3", "ingest@D4", "prepare", "split", "train", "export", "evaluate")
 SERIES = ("eval_score", "avg_cosine", "val_mrr_at_10", "train_loss")
 LIVE = Path("dvclive/plots/metrics")
 

@@ -9,6 +9,7 @@ import sys
 
 from banglasim.config.paths import EXPORT_DIR, INDEX_DIR, PARAMS_FILE, SEARCH_CACHE_DIR
 from banglasim.core.errors import exit_code
+from banglasim.core.git_index import forget_cached_stat
 from banglasim.stages import STAGES
 
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("search", "serve"):
         module = importlib.import_module(f"banglasim.search.{'query' if args.command == 'search' else 'serve'}")
         return exit_code(lambda: module.run_cli(args))
+    forget_cached_stat(args.params)  # a failed `dvc exp run -S` must not leave git blind to its params (git_index.py)
     module = importlib.import_module(STAGES[args.command][0])  # only the stage that runs is imported
     extra = (args.name,) if args.command == "ingest" else ()
     return exit_code(lambda: module.run(args.params, *extra))

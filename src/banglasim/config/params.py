@@ -178,6 +178,12 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ExportParams:
+    vocab: str = param(_choice("bengali_latin", "full"))  # bengali_latin: pieces of ASCII, Bengali, corpus chars
+    quantize: str = param(_choice("int8", "fp32"))
+
+
+@dataclass(frozen=True)
 class IndexParams:
     batch_size: int = param(_int(1))  # passages per encoder call
     approximate_above: int = param(_int(0))  # more passages than this: also an approximate (faiss IVF) index
@@ -196,6 +202,7 @@ class Params:
     model: ModelParams | None = None
     train: TrainParams | None = None
     evaluate: EvaluateParams | None = None
+    export: ExportParams | None = None
     index: IndexParams | None = None
 
     def as_dict(self) -> dict[str, dict]:
@@ -205,6 +212,7 @@ class Params:
 
 SECTIONS = {"data": DataParams, "prepare": PrepareParams, "split": SplitParams, "mine": MineParams,
             "model": ModelParams, "train": TrainParams, "evaluate": EvaluateParams,
+            "export": ExportParams,
             "index": IndexParams}
 # old spellings of values, refused with the new one named: (section, param) -> {old: new}
 RENAMED_VALUES = {("train", "batch_sampler"): {"batch_sampler": "plain"}}

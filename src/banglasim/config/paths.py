@@ -24,7 +24,7 @@ MINED_TRAIN_FILE = MINED_DIR / "train.jsonl"  # train.jsonl with hard negatives,
 # models
 BASE_MODEL_DIR = Path("models/base")  # the base model of model.name, materialised by the `base_model` stage
 MODEL_DIR = Path("models/model")
-EXPORT_DIR = Path("models/export")  # the ONNX export of models/model, written by the `export` stage
+EXPORT_DIR = Path("models/export")  # the tuned model as ONNX + tokenizer + manifest + card, written by `export`
 INDEX_DIR = Path("models/index")  # the export's vectors of the prepared passages, written by the `index` stage
 CHECKPOINT_ROOT = Path(".checkpoints")
 

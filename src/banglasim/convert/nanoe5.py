@@ -162,6 +162,8 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, prompts: di
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig
 
+    from banglasim.models.loading import retrieval_prompts
+
     q = read_q4_file(bin_path)
     c = q.config
     facts = provenance(q)
@@ -186,7 +188,7 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, prompts: di
     transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length,
                               model_kwargs={"add_pooling_layer": False})
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=prompts,
+    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=retrieval_prompts(prompts),
                                 similarity_fn_name="cosine", device="cpu")
     model.save(str(tmp), create_model_card=False)
     del model, transformer

@@ -22,6 +22,8 @@ from banglasim.config.params import EvaluateParams, load_params
 from banglasim.config.paths import (
     BASE_MODEL_DIR,
     EVALUATE_METRICS,
+    EVALUATION_DETAILS,
+    EXPORT_DIR,
     MODEL_DIR,
     RUN_RECORD_FILE,
     TEST_FILE,
@@ -32,6 +34,7 @@ from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import bootstrap_ci, paired_delta_ci, retrieval_metrics
 from banglasim.evaluation.report import write_report
+from banglasim.export.adapter import ExportModel
 from banglasim.models.loading import load_model, quiet_library_bars
 
 SPLITS = {"test": TEST_FILE, "validation": VALIDATION_FILE}
@@ -62,8 +65,8 @@ def score_model(model: SentenceTransformer, rows: list[dict], cfg: EvaluateParam
 
 
 def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
-            prompts: dict[str, str]) -> dict:
-    """Base vs tuned on one split: both models' metrics, the deltas, MRR@10 per source, the counts."""
+            prompts: dict[str, str], export: ExportModel | None = None) -> dict:
+    """Base vs tuned (and the export) on one split: their metrics, the deltas, MRR@10 per source, the counts."""
     base, base_ranks = score_model(base_model, rows, cfg, prompts)
     tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts)
     delta = {k: tuned["metrics"][k] - base["metrics"][k] for k in tuned["metrics"] if "_ci_" not in k}
@@ -74,8 +77,16 @@ def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, r
                       "delta_mrr_at_10": v - base["per_source_mrr_at_10"][s]}
                   for s, v in tuned["per_source_mrr_at_10"].items()}
     positives = [r for r in rows if r["score"] >= 0.5]
-    return {"base": base["metrics"], "tuned": tuned["metrics"], "delta": delta, "per_source": per_source,
-            "n_queries": len(positives), "n_passages": len({r["passage_id"] for r in positives})}
+    out = {"base": base["metrics"], "tuned": tuned["metrics"], "delta": delta, "per_source": per_source,
+           "n_queries": len(positives), "n_passages": len({r["passage_id"] for r in positives})}
+    if export is not None:  # models/export, scored by the same code; export_delta: export - tuned, paired
+        scored, export_ranks = score_model(export, rows, cfg, prompts)
+        out["export"] = scored["metrics"]
+        out["export_delta"] = {k: v - tuned["metrics"][k] for k, v in scored["metrics"].items() if "_ci_" not in k}
+        if cfg.bootstrap_samples:
+            out["export_delta"]["mrr_at_10_ci_low"], out["export_delta"]["mrr_at_10_ci_high"] = paired_delta_ci(
+                tuned_ranks, export_ranks, cfg.bootstrap_samples, cfg.seed)
+    return out
 
 
 def _finite(result: dict, path: str = "") -> None:
@@ -96,7 +107,7 @@ HEADLINE_KEYS = {"test": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", 
 def headline(result: dict) -> dict:
     """The headline metrics: per split, base / tuned / delta of the HEADLINE_KEYS (intervals where computed)."""
     return {split: {model: {k: result[split][model][k] for k in keys if k in result[split][model]}
-                    for model in ("base", "tuned", "delta")}
+                    for model in ("base", "tuned", "delta", "export", "export_delta") if model in result[split]}
             for split, keys in HEADLINE_KEYS.items()}
 
 
@@ -104,12 +115,15 @@ def run(params_path: str) -> None:
     quiet_library_bars()
     cfg = load_params(params_path, ("evaluate",)).evaluate
     require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (MODEL_DIR / "modules.json", "train"),
-                    (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model")])
+                    (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model"),
+                    (EXPORT_DIR / "manifest.json", "export")])
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
     mp, prompts = record["params"]["model"], record["prompts"]
     base = load_model(str(BASE_MODEL_DIR), mp["max_seq_length"], mp["pooling"])
     tuned = load_model(str(MODEL_DIR))
-    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts) for split, path in SPLITS.items()}
+    export = ExportModel(EXPORT_DIR)
+    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, export)
+              for split, path in SPLITS.items()}
     _finite(result)
     atomic.write_json(EVALUATION_DETAILS, result)
     atomic.write_json(EVALUATE_METRICS, headline(result))
@@ -117,4 +131,5 @@ def run(params_path: str) -> None:
     b, t = result["test"]["base"], result["test"]["tuned"]
     print(f"evaluate (test, {result['test']['n_queries']} questions): MRR@10 base {b['mrr_at_10']:.4f} "
           f"-> tuned {t['mrr_at_10']:.4f} (95% CI {t.get('mrr_at_10_ci_low', math.nan):.4f}-"
-          f"{t.get('mrr_at_10_ci_high', math.nan):.4f}); eval score {b['eval_score']:.4f} -> {t['eval_score']:.4f}")
+          f"{t.get('mrr_at_10_ci_high', math.nan):.4f}); eval score {b['eval_score']:.4f} -> {t['eval_score']:.4f}; "
+          f"export MRR@10 {result['test']['export']['mrr_at_10']:.4f}")

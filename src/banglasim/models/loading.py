@@ -68,6 +68,19 @@ def resolve_prompts(model: SentenceTransformer, query_prompt: str | None, passag
     return {name: own.get(name, "") if chosen[name] is None else chosen[name] for name in PROMPT_NAMES}
 
 
+def retrieval_prompts(prompts: dict[str, str]) -> dict[str, str]:
+    """The prompts to save with a model so that sentence-transformers' retrieval API applies the trained ones.
+
+    `encode_document` uses the first of the "document", "passage", "corpus" prompts a model has, and the
+    library gives every model a "document" prompt ("" unless set); so "document" must carry the passage
+    prompt, or `encode_document` silently drops it. `encode_query` uses "query".
+    """
+    out = dict(prompts)
+    if "passage" in out:
+        out["document"] = out["passage"]
+    return out
+
+
 def set_pooling(model: SentenceTransformer, mode: str) -> None:
     """Replace the Pooling module with one of the given mode (a no-op when it already has it)."""
     for idx, module in enumerate(model):

@@ -28,6 +28,7 @@ from banglasim.config.paths import (
 )
 from banglasim.core import atomic
 from banglasim.models.folder import set_transformer_kwargs, transformer_kwargs
+from banglasim.models.loading import retrieval_prompts
 from banglasim.models.registry import hub_id
 from banglasim.runs.checkpoints import FINISHED_MARKER, load_trainable
 from banglasim.runs.faults import kill_point
@@ -57,6 +58,7 @@ def stage_model(model: SentenceTransformer, run_dir: Path, step: int, final_step
         load_trainable(model, run_dir / f"checkpoint-{step}")
     model.model_card_data.language = ["bn"]
     model.model_card_data.base_model = hub_id(params.model.name)
+    model.prompts = retrieval_prompts(model.prompts or {})  # encode_document: the passage prompt it was tuned with
     out = staging_dir(run_dir) / "model"
     shutil.rmtree(out, ignore_errors=True)
     model.save(str(out))
