@@ -1,7 +1,7 @@
 """The approximate index on synthetic vectors: build time, memory, query latency and recall@10 against exact search.
 
-    PYTHONPATH=src python benchmarks/ann_index.py [--n 1000000] [--dim 384] [--queries 500] [--nprobe 8,16,32,64]
-        [--usearch]   # also usearch's HNSW (i8 and f16 storage), when the package is installed
+    PYTHONPATH=src python benchmarks/ann_index.py [--n 1000000] [--dim 384] [--queries 500]
+        [--nprobe 8,16,32,64,128,256] [--usearch]   # --usearch: also usearch's HNSW (i8, f16), when installed
 
 The vectors are unit-length points of a Gaussian mixture (n/50 clusters, each point = its centre + noise,
 the noise as large as the centres), a crude stand-in for sentence embeddings, which are clustered; uniform
@@ -38,7 +38,7 @@ def synthetic(n: int, dim: int, n_queries: int, seed: int = 0) -> tuple[np.ndarr
     for start in range(0, n, 100_000):
         m = min(100_000, n - start)
         block = centres[rng.integers(0, len(centres), m)] + rng.standard_normal((m, dim), dtype=np.float32)
-        x[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        x[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     noise = (0.5 / np.sqrt(dim)) * rng.standard_normal((n_queries, dim), dtype=np.float32)
     q = x[rng.integers(0, n, n_queries)] + noise
     return x, q / np.linalg.norm(q, axis=1, keepdims=True)
@@ -67,15 +67,19 @@ def bench_faiss(x: np.ndarray, q: np.ndarray, exact: np.ndarray, nprobes: list[i
     with tempfile.TemporaryDirectory() as tmp:
         index.save(Path(tmp) / "a.faiss")
         size = (Path(tmp) / "a.faiss").stat().st_size / 2**20
-    print(f"faiss IVF{AnnSettings().lists_for(len(x))},SQ8: build {build:.1f} s ({len(x) / build:,.0f} vectors/s), "
-          f"index file {size:.0f} MiB, RSS +{grown:.0f} MiB while building")
+    print(
+        f"faiss IVF{AnnSettings().lists_for(len(x))},SQ8: build {build:.1f} s ({len(x) / build:,.0f} vectors/s), "
+        f"index file {size:.0f} MiB, RSS +{grown:.0f} MiB while building"
+    )
     for nprobe in nprobes:
         index.index.nprobe = nprobe
         rows, p50, p95 = one_at_a_time(index.search, q)
         line = f"  nprobe {nprobe:>3}: recall@10 {recall_at_10(rows, exact):.3f} (p50 {p50:.2f} ms, p95 {p95:.2f} ms)"
         rows, p50, p95 = one_at_a_time(lambda v, k: approximate_top_k(index, x, v, k), q)
-        print(f"{line}; as search does it (20 candidates re-scored in float32): recall@10 "
-              f"{recall_at_10(rows, exact):.3f} (p50 {p50:.2f} ms, p95 {p95:.2f} ms)")
+        print(
+            f"{line}; as search does it (20 candidates re-scored in float32): recall@10 "
+            f"{recall_at_10(rows, exact):.3f} (p50 {p50:.2f} ms, p95 {p95:.2f} ms)"
+        )
 
 
 def bench_usearch(x: np.ndarray, q: np.ndarray, exact: np.ndarray) -> None:
@@ -85,14 +89,17 @@ def bench_usearch(x: np.ndarray, q: np.ndarray, exact: np.ndarray) -> None:
         print("usearch: not installed, skipped")
         return
     for dtype in ("i8", "f16"):
-        index = Index(ndim=x.shape[1], metric="cos", dtype=dtype, connectivity=16, expansion_add=64,
-                      expansion_search=64)
+        index = Index(
+            ndim=x.shape[1], metric="cos", dtype=dtype, connectivity=16, expansion_add=64, expansion_search=64
+        )
         before = rss_mib()
         start = time.perf_counter()
         index.add(np.arange(len(x)), x)
         build = time.perf_counter() - start
-        print(f"usearch HNSW M=16 ef_add=64 {dtype}: build {build:.1f} s ({len(x) / build:,.0f} vectors/s), "
-              f"RSS +{rss_mib() - before:.0f} MiB")
+        print(
+            f"usearch HNSW M=16 ef_add=64 {dtype}: build {build:.1f} s ({len(x) / build:,.0f} vectors/s), "
+            f"RSS +{rss_mib() - before:.0f} MiB"
+        )
         for ef in (64, 128):
             index.expansion_search = ef
             rows, p50, p95 = one_at_a_time(lambda v, k, ix=index: (ix.search(v, k).keys[None, :],), q)
@@ -105,14 +112,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--nprobe", default="8,16,32,64")
+    parser.add_argument("--nprobe", default="8,16,32,64,128,256")
     parser.add_argument("--usearch", action="store_true", help="also measure usearch's HNSW (if installed)")
     args = parser.parse_args()
     start = time.perf_counter()
     x, q = synthetic(args.n, args.dim, args.queries)
-    print(f"{args.n:,} x {args.dim} synthetic unit vectors ({x.nbytes / 2**20:.0f} MiB float32), {args.queries} "
-          f"queries, {os.cpu_count()} cpus; generated in {time.perf_counter() - start:.1f} s")
-    exact = np.concatenate([exact_top_k(x, q[i:i + 50], 10)[0] for i in range(0, len(q), 50)])
+    print(
+        f"{args.n:,} x {args.dim} synthetic unit vectors ({x.nbytes / 2**20:.0f} MiB float32), {args.queries} "
+        f"queries, {os.cpu_count()} cpus; generated in {time.perf_counter() - start:.1f} s"
+    )
+    exact = np.concatenate([exact_top_k(x, q[i : i + 50], 10)[0] for i in range(0, len(q), 50)])
     _, p50, p95 = one_at_a_time(lambda v, k: exact_top_k(x, v, k), q[:50])
     print(f"exact search (float32 matrix product): query p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     bench_faiss(x, q, exact, [int(v) for v in args.nprobe.split(",")])

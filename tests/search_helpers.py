@@ -39,16 +39,24 @@ def export_tiny_model(st_dir: Path, out: Path) -> Path:
     out.mkdir(parents=True)
     ids = torch.ones((2, 8), dtype=torch.long)
     dynamic = {0: "batch", 1: "seq"}
-    torch.onnx.export(Pooled(), (ids, torch.ones_like(ids)), str(out / "model.onnx"),
-                      input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
-                      dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic,
-                                    "sentence_embedding": {0: "batch"}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        Pooled(),
+        (ids, torch.ones_like(ids)),
+        str(out / "model.onnx"),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["sentence_embedding"],
+        dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "sentence_embedding": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
     shutil.copy(st_dir / "tokenizer.json", out / "tokenizer.json")
-    manifest = {"format": "banglasim-export/1",
-                "model_sha256": hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
-                "dim": model.get_embedding_dimension(), "max_seq_length": 64,
-                "prompts": {"query": "query: ", "passage": "passage: "}}
+    manifest = {
+        "format": "banglasim-export/1",
+        "model_sha256": hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
+        "dim": model.get_embedding_dimension(),
+        "max_seq_length": 64,
+        "prompts": {"query": "query: ", "passage": "passage: "},
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return out
 
@@ -58,19 +66,32 @@ def write_passages(path: Path, passages: list[dict]) -> None:
     path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in passages), encoding="utf-8")
 
 
-def make_workspace(root: Path, export_dir: Path, passages: list[dict] = PASSAGES, approximate_above: int = 100_000,
-                   index: bool = True) -> Path:
+def make_workspace(
+    root: Path, export_dir: Path, passages: list[dict] = PASSAGES, approximate_above: int = 100_000, index: bool = True
+) -> Path:
     """root/ with models/export, data/prepared/passages.jsonl and (index=True) models/index built from them."""
     from banglasim.search.index import build
 
     shutil.copytree(export_dir, root / "models" / "export")
     write_passages(root / "data" / "prepared" / "passages.jsonl", passages)
     if index:
-        build(root / "models" / "export", root / "data" / "prepared" / "passages.jsonl", root / "models" / "index",
-              approximate_above=approximate_above)
+        build(
+            root / "models" / "export",
+            root / "data" / "prepared" / "passages.jsonl",
+            root / "models" / "index",
+            approximate_above=approximate_above,
+        )
     return root
 
 
 def run_banglasim(cwd: Path, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "banglasim", *args], cwd=cwd, env=tool_env(), input=stdin,
-                          capture_output=True, check=False, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "banglasim", *args],
+        cwd=cwd,
+        env=tool_env(),
+        input=stdin,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=timeout,
+    )

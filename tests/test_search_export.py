@@ -45,8 +45,9 @@ def test_index_stage_writes_vectors_passages_and_manifest(tmp_path, tiny_export_
     assert vectors.dtype == np.float32 and vectors.shape == (len(PASSAGES), manifest["dim"])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     rows = [json.loads(line) for line in (index / "passages.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(r["passage_id"], r["title"], r["text"]) for r in rows] == [(p["passage_id"], p["title"], p["text"])
-                                                                        for p in PASSAGES]
+    assert [(r["passage_id"], r["title"], r["text"]) for r in rows] == [
+        (p["passage_id"], p["title"], p["text"]) for p in PASSAGES
+    ]
 
 
 def test_the_approximate_index_is_built_above_the_threshold_and_agrees(tmp_path, tiny_export_dir):
@@ -63,15 +64,24 @@ def test_the_approximate_index_is_built_above_the_threshold_and_agrees(tmp_path,
 
 def test_search_json_matches_brute_force_and_imports_no_torch(tmp_path, tiny_export_dir):
     root = make_workspace(tmp_path, tiny_export_dir)
-    code = ("import json, sys\nfrom banglasim.cli import main\nrc = main(sys.argv[1:])\n"
-            "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
-            "print(json.dumps({'heavy': heavy}), file=sys.stderr)\nsys.exit(rc)")
+    code = (
+        "import json, sys\nfrom banglasim.cli import main\nrc = main(sys.argv[1:])\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
+        "print(json.dumps({'heavy': heavy}), file=sys.stderr)\nsys.exit(rc)"
+    )
     import subprocess
 
     from conftest import tool_env
 
-    proc = subprocess.run([sys.executable, "-c", code, "search", QUESTIONS[0], "--json", "--top-k", "3"], cwd=root,
-                          env=tool_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "search", QUESTIONS[0], "--json", "--top-k", "3"],
+        cwd=root,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == {"heavy": []}
     answer = json.loads(proc.stdout)
@@ -104,8 +114,9 @@ def test_corpus_folder_is_embedded_once_then_cached(tmp_path, tiny_export_dir):
     root = make_workspace(tmp_path, tiny_export_dir, index=False)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "qa.jsonl").write_text(json.dumps({"question": "নদী?", "context": "যমুনা একটি বড় নদী।"},
-                                                ensure_ascii=False) + "\n", encoding="utf-8")
+    (corpus / "qa.jsonl").write_text(
+        json.dumps({"question": "নদী?", "context": "যমুনা একটি বড় নদী।"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     first = run_banglasim(root, "search", "যমুনা কী?", "--corpus", str(corpus))
     assert first.returncode == 0, first.stderr
     assert "computed and cached" in first.stdout and "যমুনা একটি বড় নদী।" in first.stdout
@@ -149,8 +160,9 @@ DAMAGE = [  # what is broken -> (file named in the message, the stage to rerun)
 
 
 @pytest.mark.parametrize(("what", "named", "fix"), DAMAGE, ids=[d[0] for d in DAMAGE])
-def test_a_missing_or_damaged_export_or_index_is_one_clear_error(tmp_path, tiny_export_dir, monkeypatch, what, named,
-                                                                 fix):
+def test_a_missing_or_damaged_export_or_index_is_one_clear_error(
+    tmp_path, tiny_export_dir, monkeypatch, what, named, fix
+):
     from banglasim.search.query import open_searcher
 
     root = make_workspace(tmp_path, tiny_export_dir)

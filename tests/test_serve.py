@@ -19,8 +19,12 @@ from search_helpers import QUESTIONS, make_workspace, run_banglasim
 
 
 def request(base: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(base + path, data=body, method="POST" if body is not None else "GET",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path,
+        data=body,
+        method="POST" if body is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -90,12 +94,15 @@ def _break(root: Path, what: str) -> None:
         (root / "models/index/vectors.npy").write_bytes(b"\x93NUMPY")
 
 
-@pytest.mark.parametrize(("what", "named", "fix"), [
-    ("no export", "models/export/manifest.json", "dvc repro export"),
-    ("damaged export", "models/export", "dvc repro -f export"),
-    ("no index", "models/index/manifest.json", "dvc repro index"),
-    ("damaged index", "models/index/vectors.npy", "dvc repro index"),
-])
+@pytest.mark.parametrize(
+    ("what", "named", "fix"),
+    [
+        ("no export", "models/export/manifest.json", "dvc repro export"),
+        ("damaged export", "models/export", "dvc repro -f export"),
+        ("no index", "models/index/manifest.json", "dvc repro index"),
+        ("damaged index", "models/index/vectors.npy", "dvc repro index"),
+    ],
+)
 def test_serve_stops_at_start_on_a_missing_or_damaged_export_or_index(tmp_path, tiny_export_dir, what, named, fix):
     root = make_workspace(tmp_path, tiny_export_dir)
     _break(root, what)

@@ -55,7 +55,7 @@ class FaissIndex:
         index.cp.min_points_per_centroid = 1  # tiny corpora (tests): no warning, lists may be small
         index.train(vectors if rows is None else vectors[np.sort(rows)])
         for start in range(0, count, 100_000):  # bounded temporary memory
-            index.add(vectors[start:start + 100_000])
+            index.add(vectors[start : start + 100_000])
         return cls(index, settings.nprobe)
 
     @classmethod

@@ -20,8 +20,11 @@ EXPORT_FILES = ("manifest.json", "model.onnx", "tokenizer.json")
 
 
 def _export_fix(export_dir: Path) -> str:
-    return ("run `dvc repro export` (or `dvc checkout models/export`)" if Path(export_dir) == EXPORT_DIR
-            else "pass --model an export folder written by the export stage, or rebuild it (dvc repro export)")
+    return (
+        "run `dvc repro export` (or `dvc checkout models/export`)"
+        if Path(export_dir) == EXPORT_DIR
+        else "pass --model an export folder written by the export stage, or rebuild it (dvc repro export)"
+    )
 
 
 def export_manifest(export_dir: Path) -> tuple[dict, str]:
@@ -56,10 +59,11 @@ class ExportEncoder:
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime and tokenizers raise their own types for damaged files
-            raise UserError(f"{export_dir}: the export could not be loaded: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
-                            fix=_export_fix(export_dir).replace("run `dvc repro export`", "run `dvc repro -f export`")
-                            ) from None
+            raise UserError(
+                f"{export_dir}: the export could not be loaded: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                fix=_export_fix(export_dir).replace("run `dvc repro export`", "run `dvc repro -f export`"),
+            ) from None
         self.model_sha256 = str(self.manifest["model_sha256"])
         self.dim = int(self.manifest.get("dim", 0)) or None
         self.name = str(export_dir)

@@ -49,8 +49,9 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.nd
     return rows, np.take_along_axis(scores, rows, axis=1)
 
 
-def approximate_top_k(ann: ApproximateIndex, vectors: np.ndarray, queries: np.ndarray, k: int,
-                      oversample: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def approximate_top_k(
+    ann: ApproximateIndex, vectors: np.ndarray, queries: np.ndarray, k: int, oversample: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows and scores of the k best of `oversample * k` candidates of the approximate index, scored exactly with
     the float32 vectors (the index's 8-bit codes only choose the candidates); row -1 where fewer were found."""
     queries = np.asarray(queries, dtype=np.float32)
@@ -67,7 +68,7 @@ def encode_passages(encoder: Encoder, texts: list[str], batch_size: int = 64, pr
     out: np.ndarray | None = None
     step = max(1, len(texts) // 10)
     for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         emb = encoder.encode([texts[i] for i in rows], "passage")
         if out is None:
             out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
@@ -81,8 +82,9 @@ def encode_passages(encoder: Encoder, texts: list[str], batch_size: int = 64, pr
 class Searcher:
     """An encoder and the passages it embedded (vectors row i = passages[i]); optionally an approximate index."""
 
-    def __init__(self, encoder: Encoder, passages: Sequence[dict], vectors: np.ndarray,
-                 ann: ApproximateIndex | None = None) -> None:
+    def __init__(
+        self, encoder: Encoder, passages: Sequence[dict], vectors: np.ndarray, ann: ApproximateIndex | None = None
+    ) -> None:
         if vectors.ndim != 2 or vectors.shape[0] != len(passages):
             raise ValueError(f"{vectors.shape[0] if vectors.ndim else 0} vectors for {len(passages)} passages")
         self.encoder = encoder
@@ -101,9 +103,13 @@ class Searcher:
             rows, scores = approximate_top_k(self.ann, self.vectors, query_vectors, k)
         else:
             rows, scores = exact_top_k(self.vectors, query_vectors, k)
-        return [[{**{key: self.passages[r].get(key, "") for key in HIT_KEYS}, "score": round(float(s), 6),
-                  "rank": i + 1} for i, (r, s) in enumerate((r, s) for r, s in zip(rq, sq) if r >= 0)]
-                for rq, sq in zip(rows, scores)]
+        return [
+            [
+                {**{key: self.passages[r].get(key, "") for key in HIT_KEYS}, "score": round(float(s), 6), "rank": i + 1}
+                for i, (r, s) in enumerate((r, s) for r, s in zip(rq, sq) if r >= 0)
+            ]
+            for rq, sq in zip(rows, scores)
+        ]
 
     def search(self, questions: list[str], k: int) -> list[list[dict]]:
         """Top-k hits of each (non-empty, normalised) question, in order."""

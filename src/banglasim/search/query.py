@@ -51,9 +51,11 @@ def load_encoder(folder: str | Path):
         from banglasim.search.st_encoder import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(folder)
-    raise UserError(f"--model '{folder}' holds no trained model: neither an export (model.onnx, manifest.json) "
-                    "nor a Sentence Transformers folder (modules.json)",
-                    fix="run `dvc repro export` (or `dvc repro train`) first, or pass --model FOLDER")
+    raise UserError(
+        f"--model '{folder}' holds no trained model: neither an export (model.onnx, manifest.json) "
+        "nor a Sentence Transformers folder (modules.json)",
+        fix="run `dvc repro export` (or `dvc repro train`) first, or pass --model FOLDER",
+    )
 
 
 def _read_cache(path: Path, rows: int) -> np.ndarray | None:
@@ -84,8 +86,9 @@ def corpus_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tu
     return emb, False
 
 
-def open_searcher(model: str | Path, index_dir: str | Path, corpus: str | None = None,
-                  cache_dir: str | Path = ".cache/search") -> tuple[Searcher, str]:
+def open_searcher(
+    model: str | Path, index_dir: str | Path, corpus: str | None = None, cache_dir: str | Path = ".cache/search"
+) -> tuple[Searcher, str]:
     """The searcher of these options and a line saying where its passage vectors came from."""
     encoder = load_encoder(model)
     if corpus is None and isinstance(encoder, ExportEncoder):
@@ -116,8 +119,11 @@ def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int) -> Iterato
         asked = [(i, normalize(q)) for i, q in enumerate(chunk) if check_question(q) is None]
         found = dict(zip((i for i, _ in asked), searcher.search([q for _, q in asked], top_k)))
         for i, question in enumerate(chunk):
-            yield {"question": question, "hits": found[i]} if i in found else \
-                {"question": question, "error": check_question(question)}
+            yield (
+                {"question": question, "hits": found[i]}
+                if i in found
+                else {"question": question, "error": check_question(question)}
+            )
         chunk.clear()
 
     for line in lines:
@@ -134,8 +140,9 @@ def _open_batch(path: str) -> TextIO:
     try:
         return open(path, encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"--batch '{path}' cannot be read: {exc.strerror}",
-                        fix="pass a UTF-8 text file with one question per line") from None
+        raise UserError(
+            f"--batch '{path}' cannot be read: {exc.strerror}", fix="pass a UTF-8 text file with one question per line"
+        ) from None
 
 
 def read_question(args: argparse.Namespace) -> str:
@@ -146,11 +153,14 @@ def read_question(args: argparse.Namespace) -> str:
         try:
             return Path(args.question_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--question-file '{args.question_file}' cannot be read: {exc}",
-                            fix="pass a UTF-8 text file holding the question") from None
+            raise UserError(
+                f"--question-file '{args.question_file}' cannot be read: {exc}",
+                fix="pass a UTF-8 text file holding the question",
+            ) from None
     if args.question is None:
-        raise UserError("no question given",
-                        fix='banglasim search "...", --question-file FILE, --batch FILE, or - for stdin')
+        raise UserError(
+            "no question given", fix='banglasim search "...", --question-file FILE, --batch FILE, or - for stdin'
+        )
     return sys.stdin.read() if args.question == "-" else args.question
 
 
@@ -174,8 +184,10 @@ def run_batch(args: argparse.Namespace) -> int:
             for answer in batch_lines(searcher, lines, args.top_k):
                 sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
         except UnicodeDecodeError as exc:
-            raise UserError(f"--batch '{args.batch}': not UTF-8 text ({exc.reason} at byte {exc.start})",
-                            fix="save the file as UTF-8") from None
+            raise UserError(
+                f"--batch '{args.batch}': not UTF-8 text ({exc.reason} at byte {exc.start})",
+                fix="save the file as UTF-8",
+            ) from None
     return 0
 
 

@@ -73,8 +73,9 @@ def make_handler(searcher: Searcher, health: dict, quiet: bool = False) -> type[
             if self.path.split("?")[0] == "/health":
                 self.send_json(HTTPStatus.OK, health)
             else:
-                self.send_json(HTTPStatus.NOT_FOUND,
-                               {"error": f"no such path: {self.path} (GET /health, POST /search)"})
+                self.send_json(
+                    HTTPStatus.NOT_FOUND, {"error": f"no such path: {self.path} (GET /health, POST /search)"}
+                )
 
         def do_POST(self) -> None:
             if self.path.split("?")[0] != "/search":
@@ -109,16 +110,23 @@ def make_server(searcher: Searcher, host: str, port: int, health: dict, quiet: b
     try:
         server = ThreadingHTTPServer((host, port), make_handler(searcher, health, quiet))
     except OSError as exc:
-        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                        fix="pass another --port (or --host), or stop what is using it") from None
+        raise UserError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            fix="pass another --port (or --host), or stop what is using it",
+        ) from None
     server.daemon_threads = True
     return server
 
 
 def run_cli(args: argparse.Namespace) -> int:
     searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
-    health = {"status": "ok", "passages": len(searcher), "model": searcher.encoder.name,
-              "model_key": searcher.encoder.key, "approximate": searcher.ann is not None}
+    health = {
+        "status": "ok",
+        "passages": len(searcher),
+        "model": searcher.encoder.name,
+        "model_key": searcher.encoder.key,
+        "approximate": searcher.ann is not None,
+    }
     server = make_server(searcher, args.host, args.port, health, quiet=args.quiet)
     host, port = server.server_address[:2]
     print(f"{origin}\nserving on http://{host}:{port} (POST /search, GET /health); Ctrl-C stops", flush=True)

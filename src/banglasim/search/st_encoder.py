@@ -23,12 +23,15 @@ class SentenceTransformerEncoder:
         try:
             self.model = load_model(str(model_dir))
         except UserError as exc:
-            raise UserError(f"--model '{model_dir}' could not be loaded: {exc.message.split(': ', 1)[-1]}",
-                            fix="pass --model a folder saved by the train stage (models/model), or rerun it") from None
+            raise UserError(
+                f"--model '{model_dir}' could not be loaded: {exc.message.split(': ', 1)[-1]}",
+                fix="pass --model a folder saved by the train stage (models/model), or rerun it",
+            ) from None
         except Exception as exc:  # noqa: BLE001 - corrupt weights: safetensors/torch raise their own types
-            raise UserError(f"--model '{model_dir}' could not be loaded: {type(exc).__name__}: {exc}",
-                            fix="its files are damaged: rerun the train stage (dvc repro -f train) "
-                                "or restore them (dvc checkout)") from None
+            raise UserError(
+                f"--model '{model_dir}' could not be loaded: {type(exc).__name__}: {exc}",
+                fix="its files are damaged: rerun the train stage (dvc repro -f train) or restore them (dvc checkout)",
+            ) from None
         self.key = folder_digest(Path(model_dir))
         self.model_sha256 = self.key
         self.dim = self.model.get_embedding_dimension()
@@ -37,5 +40,6 @@ class SentenceTransformerEncoder:
     def encode(self, texts: list[str], prompt_name: str) -> np.ndarray:
         prompt = (self.model.prompts or {}).get(prompt_name) or None
         bar = prompt_name == "passage" and show_progress(len(texts))
-        return self.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                 prompt=prompt, show_progress_bar=bar)
+        return self.model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, prompt=prompt, show_progress_bar=bar
+        )

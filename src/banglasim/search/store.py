@@ -22,8 +22,11 @@ ROW_KEYS = ("passage_id", "title", "text", "sources")
 
 
 def _fix(index_dir: Path) -> str:
-    return ("run `dvc repro index` (or `dvc checkout models/index`)" if Path(index_dir) == INDEX_DIR
-            else f"rebuild {index_dir} with the index stage (dvc repro index)")
+    return (
+        "run `dvc repro index` (or `dvc checkout models/index`)"
+        if Path(index_dir) == INDEX_DIR
+        else f"rebuild {index_dir} with the index stage (dvc repro index)"
+    )
 
 
 def write_index(out: Path, passages: list[dict], vectors: np.ndarray, manifest: dict, ann=None) -> None:
@@ -57,9 +60,11 @@ def load_index(index_dir: Path, encoder_key: str, encoder_name: str) -> tuple[li
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
     if manifest["export_manifest_sha256"] != encoder_key:
-        raise UserError(f"{index_dir / MANIFEST}: built with another export than {encoder_name} "
-                        f"(export manifest {manifest['export_manifest_sha256'][:12]}, now {encoder_key[:12]})",
-                        fix=_fix(index_dir))
+        raise UserError(
+            f"{index_dir / MANIFEST}: built with another export than {encoder_name} "
+            f"(export manifest {manifest['export_manifest_sha256'][:12]}, now {encoder_key[:12]})",
+            fix=_fix(index_dir),
+        )
     count, dim = int(manifest["count"]), int(manifest["dim"])
     path = index_dir / VECTORS
     try:
@@ -69,8 +74,10 @@ def load_index(index_dir: Path, encoder_key: str, encoder_name: str) -> tuple[li
     except (OSError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: damaged ({exc})", fix=_fix(index_dir)) from None
     if vectors.dtype != np.float32 or vectors.shape != (count, dim):
-        raise UserError(f"{path}: damaged ({vectors.dtype} {vectors.shape}, the manifest says float32 "
-                        f"({count}, {dim}))", fix=_fix(index_dir))
+        raise UserError(
+            f"{path}: damaged ({vectors.dtype} {vectors.shape}, the manifest says float32 ({count}, {dim}))",
+            fix=_fix(index_dir),
+        )
     path = index_dir / PASSAGES
     try:
         passages = atomic.read_jsonl(path)
