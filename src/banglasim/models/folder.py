@@ -1,4 +1,5 @@
-"""Saved model folders as files: their digest and the Transformer module's loading kwargs (no torch needed)."""
+"""Saved model folders as files: their digest, the files they need, the Transformer module's loading kwargs (no torch
+needed)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,26 @@ def transformer_kwargs(folder: Path) -> dict:
     """The `model_kwargs` a saved model's Transformer module is loaded with ({} when none)."""
     config = folder / "sentence_bert_config.json"
     return json.loads(config.read_text(encoding="utf-8")).get("model_kwargs", {}) if config.exists() else {}
+
+
+# What sentence-transformers and transformers need of a saved folder to rebuild the model as it was saved: without
+# tokenizer_config.json a tokenizer may load with no [UNK] token, without config_sentence_transformers.json the
+# prompts the model was trained with are silently dropped.
+MODEL_FILES = ("modules.json", "config_sentence_transformers.json")
+MODULE_FILES = {"Transformer": ("config.json", "tokenizer_config.json"), "Pooling": ("config.json",)}
+
+
+def missing_model_files(folder: Path) -> list[str]:
+    """The files a saved Sentence Transformers folder needs that are missing, as paths relative to it."""
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return missing or ["modules.json (unreadable)"]
+    for module in modules if isinstance(modules, list) else []:
+        if not isinstance(module, dict):
+            continue
+        kind, sub = str(module.get("type", "")).rsplit(".", 1)[-1], Path(str(module.get("path", "")))
+        needed = MODULE_FILES.get(kind, ())
+        missing += [(sub / name).as_posix() for name in needed if not (folder / sub / name).is_file()]
+    return missing

@@ -19,7 +19,7 @@ TRAIN_POINTS_PER_LIST = 40  # k-means sample: 40 points per list (faiss warns be
 @dataclass(frozen=True)
 class AnnSettings:
     nlist: int = 0  # number of lists; 0 = 2 * sqrt(count), at least 16
-    nprobe: int = 16  # lists scanned per question: more = better recall, slower
+    nprobe: int = 64  # lists scanned per question: more = better recall, slower (docs/search.md)
     seed: int = 0  # k-means sample and initialisation
 
     def lists_for(self, count: int) -> int:

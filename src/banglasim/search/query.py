@@ -58,24 +58,28 @@ def load_encoder(folder: str | Path):
     )
 
 
-def _read_cache(path: Path, rows: int) -> np.ndarray | None:
-    """A cached embedding matrix, or None when missing or unreadable (then it is rebuilt)."""
+def _read_cache(path: Path, rows: int, width: int | None) -> np.ndarray | None:
+    """A cached embedding matrix, or None when missing, unreadable, of another shape than (rows, the model's
+    width), not float32, or holding NaN or inf (then it is rebuilt)."""
     try:
         emb = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
-    return emb if emb.ndim == 2 and emb.shape[0] == rows and emb.dtype == np.float32 else None
+    if emb.ndim != 2 or emb.shape[0] != rows or (width is not None and emb.shape[1] != width):
+        return None
+    return emb if emb.dtype == np.float32 and np.isfinite(emb).all() else None
 
 
-def corpus_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, bool]:
-    """Embeddings of the corpus, from the cache when model and corpus are unchanged. Returns (emb, from_cache)."""
+def corpus_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, str]:
+    """Embeddings of the corpus, from the cache when model and corpus are unchanged. Returns (emb, what happened:
+    "from cache", "computed and cached" or "computed, not cached")."""
     key = hashlib.sha256(encoder.key.encode() + b"\x00")
     for text in texts:
         key.update(text.encode("utf-8") + b"\x00")
     path = Path(cache_dir) / f"{key.hexdigest()[:24]}.npy"
-    emb = _read_cache(path, len(texts)) if path.exists() else None
+    emb = _read_cache(path, len(texts), getattr(encoder, "dim", None)) if path.exists() else None
     if emb is not None:
-        return emb, True
+        return emb, "from cache"
     emb = encode_passages(encoder, texts, progress=len(texts) > 1000)
     try:
         buffer = io.BytesIO()
@@ -83,7 +87,8 @@ def corpus_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tu
         atomic.write_bytes(path, buffer.getvalue())
     except OSError as exc:  # a cache that cannot be written costs time, not the answer
         print(f"warning: corpus embeddings not cached ({exc.strerror}: {exc.filename})", file=sys.stderr)
-    return emb, False
+        return emb, "computed, not cached"
+    return emb, "computed and cached"
 
 
 def open_searcher(
@@ -96,8 +101,8 @@ def open_searcher(
         kind = "approximate" if ann is not None else "exact"
         return Searcher(encoder, passages, vectors, ann), f"index: {index_dir} ({len(passages)} passages, {kind})"
     passages = load_corpus(corpus)
-    vectors, cached = corpus_embeddings(encoder, [p["text"] for p in passages], Path(cache_dir))
-    origin = f"corpus embeddings: {'from cache' if cached else 'computed and cached'}"
+    vectors, status = corpus_embeddings(encoder, [p["text"] for p in passages], Path(cache_dir))
+    origin = f"corpus embeddings: {status}"
     return Searcher(encoder, passages, vectors), origin
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from banglasim.core.errors import UserError
-from banglasim.models.folder import folder_digest
+from banglasim.models.folder import folder_digest, missing_model_files
 from banglasim.models.loading import load_model, quiet_library_bars, show_progress
 
 
@@ -19,9 +19,17 @@ class SentenceTransformerEncoder:
     """A Sentence Transformers folder (models/model): the slow exact path, kept for comparison."""
 
     def __init__(self, model_dir: Path) -> None:
+        missing = missing_model_files(Path(model_dir))
+        if missing:
+            raise UserError(
+                f"--model '{model_dir}' is incomplete: {', '.join(missing)} missing",
+                fix="restore the folder (dvc checkout, or dvc pull) or rerun the train stage (dvc repro -f train); "
+                "never delete files of a saved model",
+            )
         quiet_library_bars()
         try:
             self.model = load_model(str(model_dir))
+            self.model.encode(["প্রশ্ন"], convert_to_numpy=True)  # a tokenizer or weights that load yet cannot embed
         except UserError as exc:
             raise UserError(
                 f"--model '{model_dir}' could not be loaded: {exc.message.split(': ', 1)[-1]}",

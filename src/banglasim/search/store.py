@@ -92,10 +92,11 @@ def load_index(index_dir: Path, encoder_key: str, encoder_name: str) -> tuple[li
         path = index_dir / APPROXIMATE
         if not path.is_file():
             raise UserError(f"{path}: not found", fix=_fix(index_dir))
-        from banglasim.search.ann import FaissIndex
+        from banglasim.search.ann import AnnSettings, FaissIndex
 
+        nprobe = int((manifest.get("approximate_settings") or {}).get("nprobe", AnnSettings().nprobe))
         try:
-            ann = FaissIndex.load(path, int((manifest.get("approximate_settings") or {}).get("nprobe", 16)))
+            ann = FaissIndex.load(path, nprobe)
         except Exception as exc:  # noqa: BLE001 - faiss raises RuntimeError for a truncated or foreign file
             raise UserError(f"{path}: damaged ({type(exc).__name__}: {exc})", fix=_fix(index_dir)) from None
         if len(ann) != count:
