@@ -17,7 +17,7 @@ from banglasim.core import atomic
 from banglasim.core.errors import UserError, require_inputs
 from banglasim.export import build, card, vocab
 from banglasim.models.folder import folder_digest
-from banglasim.models.loading import load_model, quiet_library_bars
+from banglasim.models.loading import load_model, quiet_library_bars, resolve_prompts
 from banglasim.models.registry import hub_id
 
 
@@ -34,8 +34,8 @@ def run(params_path: str) -> None:
     require_inputs([(MODEL_DIR / "modules.json", "train"), (RUN_RECORD_FILE, "train"), (PASSAGES_FILE, "prepare"),
                     (EXAMPLES_FILE, "prepare")])
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
-    prompts = record.get("prompts") or {}
     model = load_model(str(MODEL_DIR))
+    prompts = record.get("prompts") or resolve_prompts(model, None, None)  # an older record: the model's own
     source_digest = folder_digest(MODEL_DIR)
     passages, examples = atomic.read_jsonl(PASSAGES_FILE), atomic.read_jsonl(EXAMPLES_FILE)
     texts = vocab.corpus_texts([PASSAGES_FILE, EXAMPLES_FILE])
