@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make repro   -> virtualenv + pinned packages, then `dvc repro` on the embedded default
-#   make test    -> virtualenv + pinned packages, then the test suite
+#   make test    -> virtualenv + pinned packages, then ruff (make lint) and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
@@ -31,8 +31,16 @@ repro: setup
 	PYTHONPATH=src python -m banglasim check-params
 	dvc repro
 
-test: setup
+test: setup lint
 	python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	ruff format --check .
+	ruff check .
+
+format: setup
+	ruff format .
+	ruff check --fix .
 
 # the headline of every experiment, one row each (dvc exp show lists every param too, far wider than a terminal)
 HEADLINE := ^Experiment$$|^eval_score$$|^avg_cosine$$|^train_loss$$|^val_mrr_at_10$$|^test\.(base|tuned|delta)\.(mrr_at_10|mrr_at_10_ci_low|mrr_at_10_ci_high|recall_at_1)$$

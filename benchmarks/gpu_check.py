@@ -27,23 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_model(dest: Path) -> Path:
-    """A 4-layer, 32-dim random BERT over the sample data's characters (as the tests build it)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    """A 4-layer, 32-dim random BERT over the sample data's characters (the tests' tiny model)."""
+    sys.path.insert(0, str(REPO / "tests" / "helpers"))
+    from repo_helpers import build_tiny_model
 
-    from conftest import HIDDEN, SPECIAL_TOKENS, sample_chars  # noqa: E402
-
-    chars = sample_chars()
-    vocab = SPECIAL_TOKENS + chars + ["##" + c for c in chars]
-    hf = dest / "hf"
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=4, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(hf)
-    BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=False).save_pretrained(hf)
-    SentenceTransformer(modules=[Transformer(str(hf), max_seq_length=64), Pooling(HIDDEN, "mean")],
-                        device="cpu").save(str(dest / "st"))
-    return dest / "st"
+    return build_tiny_model(dest)
 
 
 def run(cmd: list[str], cwd: Path, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dvc, git, make_repo_copy, run_cmd
 from data_helpers import edit_params
+from repo_helpers import dvc, git, make_repo_copy, run_cmd
 
 pytestmark = pytest.mark.e2e
 

@@ -116,6 +116,11 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         fix_permissions(Path(tmp))
         os.replace(tmp, path)
+    except OSError as exc:  # a failed write() or fsync() names no file: name the one being written
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -190,19 +190,52 @@ def _jsonl_records(text: str) -> Iterator[RawRecord]:
 
 
 def _table_records(text: str, delimiter: str) -> Iterator[RawRecord]:
+    """CSV (RFC 4180 quoting, strict: a quote left open is an error, not rows merged) or TSV (one line, one record)."""
     csv.field_size_limit(2**31 - 1)  # long passages are judged by prepare's max_passage_chars, not here
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    rows = _tsv_rows(text) if delimiter == "\t" else _csv_rows(text)
+    header_row = next(rows, None)
+    header = [h.strip().lower() for h in (header_row[1] if header_row else [])]
     if "question" not in header or not any(c in header for c in PASSAGE_COLUMNS):
         raise FileProblem(
             "bad_schema",
             f"the header {header or '(empty)'} lacks a 'question' column and a 'context' or 'passage' column",
             "add a header row: question,context[,answer][,id][,title]",
         )
-    reader.fieldnames = header
-    n = 1
+    unit = "line" if delimiter == "\t" else "row"
+    for n, fields in rows:
+        where = f"{unit} {n}"
+        if len(fields) != len(header):
+            row_id = fields[header.index("id")] if "id" in header and header.index("id") < len(fields) else ""
+            yield RawRecord(None, None, None, row_id, "",
+                            f"{where} ({len(header)} columns, {len(fields)} fields)", problem="wrong_field_count")
+            continue
+        yield _flat_record(dict(zip(header, fields)), where)
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(row number, fields) of each non-empty CSV row; the header is row 1."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    n = 0
     try:
-        for n, row in enumerate(reader, start=2):
-            yield _flat_record(row, f"row {n}")
+        for row in reader:
+            if row:
+                n += 1
+                yield n, row
     except csv.Error as exc:
-        raise FileProblem("malformed_table", f"unreadable table near row {n + 1}: {exc}", "fix the quoting") from None
+        raise FileProblem("malformed_table", f"unreadable table near row {n + 1}: {exc}",
+                          'fix the quoting: a field holding a comma, a quote or a line break is quoted ("..."), '
+                          'with each quote inside doubled ("")') from None
+
+
+def _tsv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each non-empty TSV line. A field quoted CSV-style within its line (as Excel and
+    pandas write one holding a tab or a quote) is unquoted; any other quote is text. No field spans lines."""
+    for n, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a field
+        line = line.removesuffix("\r")
+        if not line:
+            continue
+        try:
+            fields = next(csv.reader([line], delimiter="\t", strict=True))
+        except csv.Error:  # a quote that does not open and close a whole field: text, as it stands
+            fields = line.split("\t")
+        yield n, fields

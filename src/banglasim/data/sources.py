@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,8 @@ RECORD_FIXES = {
     "invisible_question": "the question holds only invisible characters (zero-width space, BOM, ZWJ...): "
                           "write the question, or remove the record",
     "invisible_passage": "the passage holds only invisible characters: give the record its passage text",
+    "wrong_field_count": "give the row one field per header column; in TSV a record is one line (no line breaks "
+                         "in a field) and a field holding a tab is quoted; in CSV quote a field holding a comma",
 }
 LINK_FIXES = {
     "broken_symlink": "the link points to nothing: fix or remove it",
@@ -215,6 +218,9 @@ def merge_sources(sources: dict[str, tuple[list[dict], SourceCounts]]) -> tuple[
     return passages, examples
 
 
+CORPUS_MAX_PASSAGE_CHARS = 10**7  # search --corpus: longer passages are skipped, counted and reported
+
+
 def read_corpus(folder: str) -> list[dict]:
     """Passages of one folder in any format prepare reads, bad records skipped (for `search --corpus`)."""
     if not Path(folder).is_dir():
@@ -222,10 +228,17 @@ def read_corpus(folder: str) -> list[dict]:
                         fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)")
     label = Path(folder).resolve().name or "corpus"
     try:
-        passages, _ = merge_sources({label: read_source(folder, label, "skip", 10**7)})
+        source = read_source(folder, label, "skip", CORPUS_MAX_PASSAGE_CHARS)
+        passages, _ = merge_sources({label: source})
     except UserError as exc:
         raise UserError(f"--corpus '{folder}' holds no usable passage ({exc.message})",
                         fix="pass a folder of QA files with questions and their passages") from None
+    skipped = source[1].records_skipped
+    if skipped:
+        print(f"warning: --corpus '{folder}': {sum(skipped.values())} bad record(s) or file(s) skipped ("
+              + ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) + ")"
+              + (f"; passages over {CORPUS_MAX_PASSAGE_CHARS:,} characters are not searched"
+                 if "passage_too_long" in skipped else ""), file=sys.stderr)
     return [passages[pid] for pid in sorted(passages)]
 
 

@@ -62,6 +62,26 @@ def split_examples(examples: list[dict], val_fraction: float, test_fraction: flo
     return train, val, test
 
 
+MIN_HELD_OUT_PASSAGES = 2  # ranking one passage always scores MRR@10 = 1.0: it measures nothing
+
+
+def check_measurable(val: list[dict], test: list[dict], n_passages: int, fractions: dict[str, float]) -> None:
+    """Validation and test must each hold at least 2 distinct passages, or their ranking metrics mean nothing."""
+    for name, rows in (("validation", val), ("test", test)):
+        held = len({ex["passage_id"] for ex in rows})
+        if held >= MIN_HELD_OUT_PASSAGES:
+            continue
+        key = "val_fraction" if name == "validation" else "test_fraction"
+        if n_passages < 2 * MIN_HELD_OUT_PASSAGES + 1:
+            fix = (f"add data: the examples hold {n_passages} distinct passage(s), and validation and test need "
+                   f"{MIN_HELD_OUT_PASSAGES} each, with at least 1 left for train")
+        else:
+            fix = f"raise split.{key} (now {fractions[key]}), or add data"
+        raise UserError(f"the {name} split holds {len(rows)} question(s) on {held} distinct passage(s): ranking fewer "
+                        f"than {MIN_HELD_OUT_PASSAGES} passages measures nothing (MRR@10 is 1.0 by construction)",
+                        fix=fix)
+
+
 def scored_pairs(val: list[dict], passages: dict[str, str], negatives: int, seed: int) -> list[dict]:
     """Each held-out query with its own passage (1.0) and `negatives` other passages (0.0) of the same split
     (of all passages when the split holds only one)."""
@@ -88,6 +108,8 @@ def run(params_path: str) -> None:
         raise UserError(f"{EXAMPLES_FILE} has {len(examples)} example(s); a split needs at least 3")
     train, val, test = split_examples(examples, cfg.val_fraction, cfg.test_fraction, cfg.seed,
                                       cfg.group_by)
+    check_measurable(val, test, len({ex["passage_id"] for ex in examples}),
+                     {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction})
     val_pairs = scored_pairs(val, passages, cfg.negatives_per_query, cfg.seed)
     test_pairs = scored_pairs(test, passages, cfg.negatives_per_query, cfg.seed + 1)
     train_rows = [{"anchor": ex["query"], "positive": passages[ex["passage_id"]], "query_id": ex["query_id"],

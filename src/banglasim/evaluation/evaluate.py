@@ -1,13 +1,17 @@
 """Stage `evaluate`: base model vs tuned model on the test split (and validation, labelled so), with 95% intervals.
 
 The test split is read here and nowhere else: no training or choice (not even `train.select: best`,
-which uses validation) has seen it. Retrieval: every question is ranked against all passages of its
-split (cosine, pessimistic ranks); with one relevant passage per question, MRR@10, Recall@k and
-nDCG@10 follow from the rank of that passage (the definitions of sentence-transformers'
-InformationRetrievalEvaluator). The reference's eval score and average cosine come from the same
-evaluator (evaluators.py). The base model is evaluated with the settings the run record says the
-tuned model was trained with (max_seq_length, pooling, prompts). Writes metrics/evaluate.json with flat
-keys (`test.tuned.mrr_at_10`, ...) for `dvc metrics diff`, and the training report.
+which uses validation) has seen it. Retrieval, the headline: every question is ranked against all
+passages of the prepared corpus (data/prepared/passages.jsonl, training passages included: what a
+search engine holds, and the distractors a model that over-fits its training passages pays for),
+cosine, pessimistic ranks. The same ranking within the split only (its questions against its own
+passages) is kept as a labelled secondary block, `within_split`. With one relevant passage per
+question, MRR@10, Recall@k and nDCG@10 follow from the rank of that passage (the definitions of
+sentence-transformers' InformationRetrievalEvaluator). The reference's eval score and average cosine
+come from the split's scored pairs (evaluators.py). The base model is evaluated with the settings the
+run record says the tuned model was trained with (max_seq_length, pooling, prompts). Writes every
+figure to reports/evaluation.json, the headline to metrics/evaluate.json (flat keys for
+`dvc metrics diff`: `test.tuned.mrr_at_10`, ...), and the training report.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from banglasim.config.paths import (
     EVALUATION_DETAILS,
     EXPORT_DIR,
     MODEL_DIR,
+    PASSAGES_FILE,
     RUN_RECORD_FILE,
     TEST_FILE,
     VALIDATION_FILE,
@@ -32,7 +37,7 @@ from banglasim.config.paths import (
 from banglasim.core import atomic
 from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
-from banglasim.evaluation.metrics import bootstrap_ci, paired_delta_ci, retrieval_metrics
+from banglasim.evaluation.metrics import bootstrap_ci, bootstrap_mrr_ci, paired_delta_ci, retrieval_metrics
 from banglasim.evaluation.report import write_report
 from banglasim.export.adapter import ExportModel
 from banglasim.models.loading import load_model, quiet_library_bars
@@ -41,51 +46,69 @@ SPLITS = {"test": TEST_FILE, "validation": VALIDATION_FILE}
 
 
 def score_model(model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
-                prompts: dict[str, str] | None = None) -> tuple[dict, np.ndarray]:
-    """All metrics of one model on one split: retrieval, the reference's pair metrics, intervals, per source."""
+                prompts: dict[str, str] | None = None, corpus: list[str] | None = None,
+                memo: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """All metrics of one model on one split: retrieval against `corpus` (the split's own passages when None)
+    and within the split, the reference's pair metrics, intervals, MRR@10 per source; and both rank arrays.
+    `memo` keeps the model's embeddings across calls (the corpus is embedded once for both splits)."""
     query_ids = list(dict.fromkeys(r["query_id"] for r in rows))
     qpos = {qid: i for i, qid in enumerate(query_ids)}
     positives = [r for r in rows if r["score"] >= 0.5]
     if [r["query_id"] for r in positives] != query_ids:
         raise UserError("the split file must hold exactly one positive pair (score 1.0) per question, first",
                         fix="rerun the split stage (dvc repro split)")
-    evaluator = PairSimilarityEvaluator.from_rows(rows, batch_size=cfg.batch_size, prompts=prompts)
+    evaluator = PairSimilarityEvaluator.from_rows(rows, batch_size=cfg.batch_size, prompts=prompts, corpus=corpus,
+                                                  memo=memo)
     pair = evaluator.pair_metrics(model)
-    ranks = evaluator.ranks
-    out = {**retrieval_metrics(ranks), **{k: v for k, v in pair.items() if k != "mrr_at_10"}}
+    ranks = {"corpus": evaluator.ranks, "within_split": evaluator.split_ranks}
+    out = {**retrieval_metrics(ranks["corpus"]), **{k: v for k, v in pair.items() if k != "mrr_at_10"}}
+    within = retrieval_metrics(ranks["within_split"])
     labels = np.array([float(r["score"]) for r in rows])
     pair_query = np.array([qpos[r["query_id"]] for r in rows])
-    for name, (lo, hi) in bootstrap_ci(ranks, pair_query, evaluator.pair_cosines, labels,
+    for name, (lo, hi) in bootstrap_ci(ranks["corpus"], pair_query, evaluator.pair_cosines, labels,
                                        cfg.bootstrap_samples, cfg.seed).items():
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
+    if cfg.bootstrap_samples:
+        within["mrr_at_10_ci_low"], within["mrr_at_10_ci_high"] = bootstrap_mrr_ci(
+            ranks["within_split"], cfg.bootstrap_samples, cfg.seed)
     sources = [r["source"] for r in positives]
-    per_source = {s: retrieval_metrics(ranks[[i for i, x in enumerate(sources) if x == s]])["mrr_at_10"]
+    per_source = {s: retrieval_metrics(ranks["corpus"][[i for i, x in enumerate(sources) if x == s]])["mrr_at_10"]
                   for s in sorted(set(sources))}
-    return {"metrics": out, "per_source_mrr_at_10": per_source}, ranks
+    return {"metrics": out, "within_split": within, "per_source_mrr_at_10": per_source,
+            "n_passages": len(evaluator.corpus), "n_split_passages": len(evaluator.split_corpus)}, ranks
 
 
-def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
-            prompts: dict[str, str], export: ExportModel | None = None) -> dict:
-    """Base vs tuned (and the export) on one split: their metrics, the deltas, MRR@10 per source, the counts."""
-    base, base_ranks = score_model(base_model, rows, cfg, prompts)
-    tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts)
-    delta = {k: tuned["metrics"][k] - base["metrics"][k] for k in tuned["metrics"] if "_ci_" not in k}
+def change(base: dict, tuned: dict, base_ranks: np.ndarray, tuned_ranks: np.ndarray, cfg: EvaluateParams) -> dict:
+    """Tuned minus base for every metric, and the paired 95% interval of the change in MRR@10."""
+    delta = {k: tuned[k] - base[k] for k in tuned if "_ci_" not in k}
     if cfg.bootstrap_samples:
         delta["mrr_at_10_ci_low"], delta["mrr_at_10_ci_high"] = paired_delta_ci(
             base_ranks, tuned_ranks, cfg.bootstrap_samples, cfg.seed)
+    return delta
+
+
+def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
+            prompts: dict[str, str], corpus: list[str] | None = None, memo: dict | None = None,
+            export: ExportModel | None = None) -> dict:
+    """Base vs tuned on one split, ranked against `corpus`: both models' metrics, the deltas, MRR@10 per source,
+    the same ranked within the split (`within_split`), the counts."""
+    base, base_ranks = score_model(base_model, rows, cfg, prompts, corpus, memo)
+    tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts, corpus, memo)
     per_source = {s: {"base_mrr_at_10": base["per_source_mrr_at_10"][s], "tuned_mrr_at_10": v,
                       "delta_mrr_at_10": v - base["per_source_mrr_at_10"][s]}
                   for s, v in tuned["per_source_mrr_at_10"].items()}
-    positives = [r for r in rows if r["score"] >= 0.5]
-    out = {"base": base["metrics"], "tuned": tuned["metrics"], "delta": delta, "per_source": per_source,
-           "n_queries": len(positives), "n_passages": len({r["passage_id"] for r in positives})}
+    within = {"base": base["within_split"], "tuned": tuned["within_split"],
+              "delta": change(base["within_split"], tuned["within_split"], base_ranks["within_split"],
+                              tuned_ranks["within_split"], cfg)}
+    out = {"base": base["metrics"], "tuned": tuned["metrics"],
+            "delta": change(base["metrics"], tuned["metrics"], base_ranks["corpus"], tuned_ranks["corpus"], cfg),
+            "per_source": per_source, "within_split": within, "n_queries": len(base_ranks["corpus"]),
+            "n_passages": tuned["n_passages"], "n_split_passages": tuned["n_split_passages"]}
     if export is not None:  # models/export, scored by the same code; export_delta: export - tuned, paired
-        scored, export_ranks = score_model(export, rows, cfg, prompts)
+        scored, export_ranks = score_model(export, rows, cfg, prompts, corpus, memo)
         out["export"] = scored["metrics"]
-        out["export_delta"] = {k: v - tuned["metrics"][k] for k, v in scored["metrics"].items() if "_ci_" not in k}
-        if cfg.bootstrap_samples:
-            out["export_delta"]["mrr_at_10_ci_low"], out["export_delta"]["mrr_at_10_ci_high"] = paired_delta_ci(
-                tuned_ranks, export_ranks, cfg.bootstrap_samples, cfg.seed)
+        out["export_delta"] = change(tuned["metrics"], scored["metrics"], tuned_ranks["corpus"],
+                                     export_ranks["corpus"], cfg)
     return out
 
 
@@ -99,7 +122,8 @@ def _finite(result: dict, path: str = "") -> None:
                             fix="see the error above it; the metrics were not written")
 
 
-# What `dvc exp show` / `dvc metrics diff` list: the headline of each split (the rest: reports/evaluation.json)
+# What `dvc exp show` / `dvc metrics diff` list: the headline of each split, whole-corpus ranking (the rest,
+# within-split figures included: reports/evaluation.json)
 HEADLINE_KEYS = {"test": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
                  "validation": ("mrr_at_10",)}
 
@@ -114,22 +138,32 @@ def headline(result: dict) -> dict:
 def run(params_path: str) -> None:
     quiet_library_bars()
     cfg = load_params(params_path, ("evaluate",)).evaluate
-    require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (MODEL_DIR / "modules.json", "train"),
-                    (RUN_RECORD_FILE, "train"), (BASE_MODEL_DIR / "modules.json", "base_model"),
-                    (EXPORT_DIR / "manifest.json", "export")])
+    require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (PASSAGES_FILE, "prepare"),
+                    (MODEL_DIR / "modules.json", "train"), (RUN_RECORD_FILE, "train"),
+                    (BASE_MODEL_DIR / "modules.json", "base_model"), (EXPORT_DIR / "manifest.json", "export")])
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
     mp, prompts = record["params"]["model"], record["prompts"]
     base = load_model(str(BASE_MODEL_DIR), mp["max_seq_length"], mp["pooling"])
     tuned = load_model(str(MODEL_DIR))
+    corpus, memo = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)], {}  # each model embeds it once
     export = ExportModel(EXPORT_DIR)
-    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, export)
+    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, corpus, memo, export)
               for split, path in SPLITS.items()}
     _finite(result)
     atomic.write_json(EVALUATION_DETAILS, result)
     atomic.write_json(EVALUATE_METRICS, headline(result))
     write_report(result)
+    print(summary_line(result))
+
+
+def summary_line(result: dict) -> str:
+    """The stage's closing line: test MRR@10 base -> tuned (with its 95% interval when one was computed)."""
     b, t = result["test"]["base"], result["test"]["tuned"]
-    print(f"evaluate (test, {result['test']['n_queries']} questions): MRR@10 base {b['mrr_at_10']:.4f} "
-          f"-> tuned {t['mrr_at_10']:.4f} (95% CI {t.get('mrr_at_10_ci_low', math.nan):.4f}-"
-          f"{t.get('mrr_at_10_ci_high', math.nan):.4f}); eval score {b['eval_score']:.4f} -> {t['eval_score']:.4f}; "
-          f"export MRR@10 {result['test']['export']['mrr_at_10']:.4f}")
+    w = result["test"]["within_split"]
+    ci = (f" (95% CI {t['mrr_at_10_ci_low']:.4f}-{t['mrr_at_10_ci_high']:.4f})" if "mrr_at_10_ci_low" in t
+          else " (no interval: evaluate.bootstrap_samples is 0)")
+    return (f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
+            f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
+            f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
+            f"{t['eval_score']:.4f}"
+            + (f"; export MRR@10 {result['test']['export']['mrr_at_10']:.4f}" if "export" in result["test"] else ""))

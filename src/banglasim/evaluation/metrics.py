@@ -1,7 +1,9 @@
-"""Retrieval metrics from ranks, and their bootstrap intervals: pure numpy, no model.
+"""Retrieval ranks and metrics from embeddings, and their bootstrap intervals: pure numpy, no model.
 
-Ranks are pessimistic (a passage that ties with the right one counts against it), so a collapsed model
-cannot score well; NaN or identical embeddings stop the run with a clear error.
+`cosine_ranks` is the one ranking both train (validation MRR@10) and evaluate use: each question
+against every passage of a corpus, by cosine similarity. Ranks are pessimistic (a passage that ties
+with the right one counts against it), so a collapsed model cannot score well; NaN or identical
+embeddings stop the run with a clear error.
 """
 
 from __future__ import annotations
@@ -28,6 +30,26 @@ def pessimistic_ranks(scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
     """1-based rank of each row's own column (positives[i]) by score; any tie with it counts against it."""
     own = scores[np.arange(len(scores)), positives]
     return (scores >= own[:, None]).sum(axis=1)
+
+
+def normalised(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def cosine_ranks(queries: np.ndarray, corpus: np.ndarray, positives: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """1-based pessimistic rank of each query's own passage (corpus row `positives[i]`) among all corpus rows,
+    by cosine similarity; `chunk` queries at a time, so memory stays chunk x corpus."""
+    q, c = normalised(queries), normalised(corpus)
+    positives = np.asarray(positives, dtype=int)
+    if len(q) != len(positives):
+        raise ValueError(f"{len(q)} queries but {len(positives)} positives")
+    ranks = np.empty(len(q), dtype=int)
+    for start in range(0, len(q), chunk):
+        end = start + chunk
+        ranks[start:end] = pessimistic_ranks(q[start:end] @ c.T, positives[start:end])
+    return ranks
 
 
 def reciprocal_ranks(ranks: np.ndarray) -> np.ndarray:
@@ -62,6 +84,15 @@ def bootstrap_ci(ranks: np.ndarray, pair_query: np.ndarray, pair_cos: np.ndarray
     if np.isfinite(score).any():
         out["eval_score"] = tuple(np.nanpercentile(score, [2.5, 97.5]))
     return out
+
+
+def bootstrap_mrr_ci(ranks: np.ndarray, samples: int, seed: int) -> tuple[float, float]:
+    """95% percentile interval of MRR@10 alone, from the same resampled questions as bootstrap_ci (same seed)."""
+    rng = np.random.default_rng(seed)
+    rr = reciprocal_ranks(ranks)
+    means = [rr[rng.integers(0, len(rr), len(rr))].mean() for _ in range(samples)]
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def paired_delta_ci(base_ranks: np.ndarray, tuned_ranks: np.ndarray, samples: int, seed: int) -> tuple[float, float]:

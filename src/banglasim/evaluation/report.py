@@ -9,7 +9,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from banglasim.config.params import read_raw_params
-from banglasim.config.paths import LIVE_METRICS_DIR, PARAMS_FILE, PLOT_FILE, REPORT_FILE, RUN_RECORD_FILE, TRAIN_METRICS
+from banglasim.config.paths import (
+    LIVE_METRICS_DIR,
+    LIVE_STEP_SERIES_DIR,
+    PARAMS_FILE,
+    PLOT_FILE,
+    REPORT_FILE,
+    RUN_RECORD_FILE,
+    TRAIN_METRICS,
+)
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
 
@@ -19,7 +27,8 @@ COMPARED = ("mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10", "ndcg_at_
 
 
 def read_series(folder: Path = LIVE_METRICS_DIR) -> dict[int, dict]:
-    """DVCLive's .tsv series merged by step: {step: {metric: value, 'timestamp': ms}}."""
+    """DVCLive's .tsv series of one folder (not its subfolders) merged by step: {step: {metric: value,
+    'timestamp': ms}}; the per-evaluation series by default, LIVE_STEP_SERIES_DIR for the loss and rate curves."""
     by_step: dict[int, dict] = {}
     for tsv in sorted(folder.glob("*.tsv")):
         with open(tsv, encoding="utf-8") as fh:
@@ -35,19 +44,33 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _plot(series: dict[int, dict], path: Path) -> None:
+def _plot(series: dict[int, dict], steps: dict[int, dict], path: Path) -> None:
+    """One panel per evaluation curve, and the training loss / learning rate of every few steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.4))
+    fig, axes = plt.subplots(1, len(CURVES) + 1, figsize=(4 * (len(CURVES) + 1), 3.4))
     for ax, name in zip(axes, CURVES):
         pts = [(s, v[name]) for s, v in series.items() if name in v]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o")
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+    ax = axes[-1]
+    pts = [(s, v["train_loss"]) for s, v in steps.items() if "train_loss" in v]
+    handles = ax.plot([p[0] for p in pts], [p[1] for p in pts], label="loss (mean of a few steps)")
+    ax.set_title("training loss and learning rate", pad=14)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    lr = [(s, v["learning_rate"]) for s, v in steps.items() if "learning_rate" in v]
+    if lr:
+        twin = ax.twinx()
+        handles += twin.plot([p[0] for p in lr], [p[1] for p in lr], color="tab:orange", linestyle="--",
+                             label="learning rate (right)")
+        twin.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    ax.legend(handles=handles, loc="upper right", fontsize="small")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
@@ -83,25 +106,32 @@ def _change(delta: dict, name: str) -> str:
     return text
 
 
-def _results_table(evaluation: dict) -> list[str]:
-    """Base vs tuned (and the export, with export - tuned) on one split, then MRR@10 per source."""
-    export = evaluation.get("export")
-    lines = ["| metric | base | tuned | delta |" + (" export (ONNX) | export - tuned |" if export else ""),
+def _metric_rows(part: dict, label: str = "metric") -> list[str]:
+    """Base, tuned and the change for each metric of one block (and the export, with export - tuned, when the
+    block has it), with the intervals where computed."""
+    export = part.get("export")
+    lines = [f"| {label} | base | tuned | delta |" + (" export (ONNX) | export - tuned |" if export else ""),
              "|---|---|---|---|" + ("---|---|" if export else "")]
-    base, tuned, delta = evaluation["base"], evaluation["tuned"], evaluation["delta"]
+    base, tuned, delta = part["base"], part["tuned"], part["delta"]
     for name in COMPARED:
         if name not in tuned:
             continue
         cells = []
         for side in (base, tuned, *([export] if export else [])):
-            cell = _fmt(side.get(name))
+            cell = _fmt(side[name])
             if f"{name}_ci_low" in side:
                 cell += f" [{_fmt(side[name + '_ci_low'])}, {_fmt(side[name + '_ci_high'])}]"
             cells.append(cell)
         row = f"| {name} | {cells[0]} | {cells[1]} | {_change(delta, name)} |"
         if export:
-            row += f" {cells[2]} | {_change(evaluation['export_delta'], name)} |"
+            row += f" {cells[2]} | {_change(part['export_delta'], name)} |"
         lines.append(row)
+    return lines
+
+
+def _results_table(evaluation: dict) -> list[str]:
+    """Base vs tuned (and the export) on one split (whole corpus), then MRR@10 per source."""
+    lines = _metric_rows(evaluation)
     lines += ["", "| source | base MRR@10 | tuned MRR@10 |", "|---|---|---|"]
     for src, v in evaluation["per_source"].items():
         lines.append(f"| {src} | {_fmt(v['base_mrr_at_10'])} | {_fmt(v['tuned_mrr_at_10'])} |")
@@ -139,13 +169,16 @@ def write_report(evaluation: dict) -> None:
     The configuration shown is the one the run record says trained the model, not today's params file;
     any difference between the two is listed.
     """
-    series = read_series()
+    series, steps = read_series(), read_series(LIVE_STEP_SERIES_DIR)
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8")) if RUN_RECORD_FILE.exists() else {}
     train = json.loads(TRAIN_METRICS.read_text(encoding="utf-8"))
     PLOT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    _plot(series, PLOT_FILE)
+    _plot(series, steps, PLOT_FILE)
+    last = "" if train["selected_step"] == train["total_steps"] else (
+        f" DVCLive's summary (`dvclive/metrics.json`) is of the last step, {train['total_steps']}; its "
+        f"`published_step` names this one.")
     lines = ["# Training report", "", f"Published model: step {train['selected_step']} "
-             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.", "",
+             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.{last}", "",
              "## Results by evaluation step (from DVCLive)", "",
              "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine | validation MRR@10 |",
              "|---|---|---|---|---|---|---|"]
@@ -154,15 +187,23 @@ def write_report(evaluation: dict) -> None:
             if "timestamp" in v else ""
         lines.append(f"| {ts} | {_fmt(v.get('epoch'), 2)} | {step} | {_fmt(v.get('train_loss'))} | "
                      f"{_fmt(v.get('eval_score'))} | {_fmt(v.get('avg_cosine'))} | {_fmt(v.get('val_mrr_at_10'))} |")
-    lines += ["", f"![curves]({PLOT_FILE.name})", ""]
+    lines += ["", f"![curves]({PLOT_FILE.name})", "",
+              f"The last panel: the training loss, a mean of every few optimizer steps ({len(steps)} points, "
+              f"DVCLive `{LIVE_STEP_SERIES_DIR}/`), and the learning rate.", ""]
     for split, title in (("test", "test: passages no training or choice has seen"),
                          ("validation", "validation: the split `train.select: best` chooses on")):
         part = evaluation[split]
         lines += [f"## Base model vs tuned model ({title})", "",
-                  f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the split "
+                  f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the "
+                  "prepared corpus, training passages included, as a search engine holding them would rank them "
                   "(ties count against the right passage); 95% bootstrap intervals in brackets (for the change: "
-                  "paired, the same resampled questions for both models).", "",
+                  "paired, the same resampled questions for both models). The eval score and average cosines "
+                  "are those of the split's scored pairs.", "",
                   f"**{verdict(part)}**", "", *export_note(part), *_results_table(part), ""]
+        if part.get("within_split"):
+            lines += [f"Secondary: the same questions ranked against only the {part['n_split_passages']} passages "
+                      "of their own split (an easier task, kept for comparison with earlier runs):", "",
+                      *_metric_rows(part["within_split"], "metric (within the split)"), ""]
     used = record.get("params", {})
     changes = params_changes(used, _current_params(list(used)))
     lines += ["", "## Configuration of the run (from the run record)", "",

@@ -55,10 +55,26 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
                         fix="its files are damaged: rebuild them (dvc repro -f the stage that wrote them) "
                             "or restore them (dvc checkout)") from None
     if max_seq_length is not None:
+        limit = position_limit(model[0].auto_model)
+        if limit is not None and max_seq_length > limit:
+            raise UserError(f"param model.max_seq_length = {max_seq_length} is invalid; it must be at most {limit}, "
+                            f"the number of positions model '{name}' has",
+                            fix=f"set model.max_seq_length to {limit} or less")
         model.max_seq_length = max_seq_length
     if pooling is not None:
         set_pooling(model, pooling)
     return model
+
+
+def position_limit(auto_model: torch.nn.Module) -> int | None:
+    """The longest input (in tokens) a Hugging Face encoder can embed, from its absolute position table; None when
+    it has none (rotary or relative positions). RoBERTa/XLM-R positions start after the padding index."""
+    config = auto_model.config
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    padding_idx = getattr(getattr(auto_model, "embeddings", None), "padding_idx", None)
+    return positions - (padding_idx + 1 if isinstance(padding_idx, int) else 0)
 
 
 def resolve_prompts(model: SentenceTransformer, query_prompt: str | None, passage_prompt: str | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from banglasim.config.params import Params
 from banglasim.config.paths import CHECKPOINT_ROOT
-from banglasim.core.errors import UserError
+from banglasim.core.errors import UserError, saving
 from banglasim.models.folder import folder_digest
 from banglasim.runs.code_deps import code_digest, code_folders
 from banglasim.runs.faults import kill_point
@@ -34,6 +35,7 @@ from banglasim.runs.faults import kill_point
 COMPLETE_MARKER = "COMPLETE"
 FINISHED_MARKER = "FINISHED"
 TRAINABLE_WEIGHTS = "trainable.safetensors"
+WALL_FILE = "wall_seconds"  # training seconds up to this checkpoint, over every part of a resumed run
 LOCK_FILE = CHECKPOINT_ROOT / "train.lock"
 TRAIN_MODULE = "banglasim.training.train"  # its code is part of a run's identity
 
@@ -144,6 +146,19 @@ class CheckpointingTrainer(SentenceTransformerTrainer):
         kill_point("train-step")
         return loss
 
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint; a full disk (torch, safetensors or the OS saying so) is one clear error, and
+        the half-written checkpoint folder is removed (it has no COMPLETE marker, so it is never resumed from)."""
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
+        try:  # about 3x the trainable weights: the weights and AdamW's two moments
+            with saving(folder, f"the checkpoint of step {self.state.global_step}", 3 * trainable):
+                super()._save_checkpoint(model, trial)
+        except UserError:
+            if self.args.process_index == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         out = Path(output_dir or self.args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -154,11 +169,30 @@ class CheckpointingTrainer(SentenceTransformerTrainer):
         load_trainable(self.model, Path(checkpoint_path))
 
 
+def wall_seconds_before(checkpoint: str | Path | None) -> float:
+    """Training seconds a run had spent up to `checkpoint` (over all its parts), from the checkpoint's WALL_FILE;
+    0.0 for none (or a checkpoint written before the file was)."""
+    try:
+        return float((Path(checkpoint) / WALL_FILE).read_text()) if checkpoint else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 class CheckpointMarker(TrainerCallback):
-    """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones)."""
+    """Mark a checkpoint complete once the Trainer has written all of it (resume only trusts marked ones); record
+    the training seconds so far (this part's plus `wall_before`, those of the parts before a resume)."""
+
+    def __init__(self, wall_before: float = 0.0) -> None:
+        self.wall_before = wall_before
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        self.started = time.perf_counter()
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         if args.process_index == 0:
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
+                seconds = self.wall_before + time.perf_counter() - self.started
+                (ckpt / WALL_FILE).write_text(f"{seconds:.3f}\n")
                 (ckpt / COMPLETE_MARKER).write_text(f"{state.global_step}\n")

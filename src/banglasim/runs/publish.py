@@ -27,6 +27,7 @@ from banglasim.config.paths import (
     TRAIN_METRICS,
 )
 from banglasim.core import atomic
+from banglasim.core.errors import UserError, saving
 from banglasim.models.folder import set_transformer_kwargs, transformer_kwargs
 from banglasim.models.loading import retrieval_prompts
 from banglasim.models.registry import hub_id
@@ -61,12 +62,18 @@ def stage_model(model: SentenceTransformer, run_dir: Path, step: int, final_step
     model.prompts = retrieval_prompts(model.prompts or {})  # encode_document: the passage prompt it was tuned with
     out = staging_dir(run_dir) / "model"
     shutil.rmtree(out, ignore_errors=True)
-    model.save(str(out))
-    if kwargs := transformer_kwargs(BASE_MODEL_DIR):  # the base folder's loading kwargs, which model.save drops
-        set_transformer_kwargs(out, kwargs)
-    (out / "selection.json").write_text(json.dumps({"run": run_dir.name, "step": step,
-                                                    "select": params.train.select}) + "\n")
-    append_project_section(out / "README.md", params, step, row)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    try:
+        with saving(out, "the trained model", weights):
+            model.save(str(out))
+            if kwargs := transformer_kwargs(BASE_MODEL_DIR):  # the base folder's loading kwargs, which save drops
+                set_transformer_kwargs(out, kwargs)
+            (out / "selection.json").write_text(json.dumps({"run": run_dir.name, "step": step,
+                                                            "select": params.train.select}) + "\n")
+            append_project_section(out / "README.md", params, step, row)
+    except UserError:
+        shutil.rmtree(out, ignore_errors=True)  # staged only: the published outputs are untouched; free its space
+        raise
 
 
 def _move_into_place(staged: Path, target: Path) -> None:

@@ -1,11 +1,19 @@
-"""Trainer callbacks: when to evaluate and what DVCLive records."""
+"""Trainer callbacks: when to evaluate and what DVCLive records.
+
+DVCLive series (dvclive/plots/metrics/): per evaluation step (LiveMetrics) eval_score, avg_cosine,
+val_mrr_at_10, train_loss (the mean since the last evaluation) and epoch; per few optimizer steps
+(StepCurves) steps/train_loss (the mean of those steps) and steps/learning_rate, in their own folder
+and out of dvclive/metrics.json, so `dvc exp show` lists only the evaluation metrics.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from banglasim.config.paths import LIVE_STEP_SERIES_DIR
 from banglasim.evaluation.evaluators import TRAINER_COSINE_KEY, TRAINER_MRR_KEY, TRAINER_SCORE_KEY
 
 
@@ -82,4 +90,76 @@ class LiveMetrics(TrainerCallback):
         if self.series and self.series[-1]["step"] == row["step"]:
             return  # never log one step twice
         self.series.append(row)
+        self._log(row)
+
+
+class _Losses(Protocol):  # progress.LossMeter: each optimizer step's loss on this process, in order
+    recent: list[float]
+
+
+CURVE_PREFIX = f"{LIVE_STEP_SERIES_DIR.name}/"  # DVCLive names -> dvclive/plots/metrics/steps/<name>.tsv
+CURVE_LOSS, CURVE_LR = "curve_train_loss", "curve_learning_rate"  # their keys in the Trainer's log history
+CURVE_POINTS = 50  # about this many points per run
+
+
+def curve_every(max_steps: int, points: int = CURVE_POINTS) -> int:
+    """Optimizer steps per curve point: max(1, max_steps // points)."""
+    return max(1, max_steps // points)
+
+
+def curve_rows(log_history: list[dict]) -> list[dict]:
+    """The curve points of a log history: {step, train_loss, learning_rate}, in step order."""
+    return [{"step": e["step"], "train_loss": e[CURVE_LOSS], "learning_rate": e[CURVE_LR]}
+            for e in log_history if CURVE_LOSS in e]
+
+
+class StepCurves(TrainerCallback):
+    """Every `curve_every(max_steps)` optimizer steps (and at the last one): the mean training loss of those
+    steps and the learning rate the last of them used, as DVCLive step series (main process only).
+
+    The points also go into the Trainer's log history, which checkpoints keep, so a resumed run replays
+    the points before its crash into its fresh DVCLive folder. The loss is this process's (under DDP, the
+    main process's share of the batch; the per-evaluation train_loss is the mean over all processes).
+    """
+
+    def __init__(self, meter: _Losses, live=None, points: int = CURVE_POINTS) -> None:
+        self.meter, self.live, self.points = meter, live, points  # live: dvclive.Live, None on other processes
+        self.every = 1
+        self.seen = 0  # meter.recent[:seen] are in earlier points
+        self.last_lr: float | None = None
+
+    def _log(self, row: dict) -> None:
+        if self.live is None:
+            return
+        step = self.live.step
+        self.live.step = row["step"]
+        for name in ("train_loss", "learning_rate"):
+            self.live.log_metric(CURVE_PREFIX + name, row[name])
+        self.live.step = step  # LiveMetrics owns the step that dvclive/metrics.json reports
+        self.live.summary.pop(CURVE_PREFIX.rstrip("/"), None)  # step series only: not in dvclive/metrics.json
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        self.every = curve_every(state.max_steps, self.points)
+        self.seen = len(self.meter.recent)
+        if args.process_index == 0:
+            for row in curve_rows(state.log_history):  # a resumed run: the points before the crash
+                self._log(row)
+
+    def on_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        optimizer = kw.get("optimizer")
+        if optimizer is not None:  # before the scheduler steps: the rate this step used
+            self.last_lr = float(optimizer.param_groups[0]["lr"])
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+        if args.process_index != 0:
+            return
+        step = state.global_step
+        if step % self.every and step != state.max_steps:
+            return
+        losses = self.meter.recent[self.seen:]
+        if not losses or self.last_lr is None:
+            return
+        self.seen = len(self.meter.recent)
+        row = {"step": step, "train_loss": sum(losses) / len(losses), "learning_rate": self.last_lr}
+        state.log_history.append({"step": step, CURVE_LOSS: row["train_loss"], CURVE_LR: row["learning_rate"]})
         self._log(row)

@@ -115,6 +115,8 @@ class FrozenPrefixCache:
         The copy goes into an evicted tensor of the same shape when there is one (not one `busy` in
         this batch): fresh allocations amid scattered frees fragment glibc's heap (benchmarks/cache_memory.py:
         peak RSS grew by ~2.5x the cap; with reuse, by the cap plus the batch's temporaries).
+        Stored tensors are made outside inference mode even during an evaluation (encode runs under
+        `torch.inference_mode`): an inference tensor cannot be reused in place by a later training step.
         """
         size = states.numel() * states.element_size()
         if self.max_bytes is not None and size > self.max_bytes:
@@ -126,7 +128,8 @@ class FrozenPrefixCache:
             if id(old) not in busy:
                 spares.setdefault(old.shape, []).append(old)
         pool = spares.get(states.shape)
-        kept = pool.pop().copy_(states) if pool else states.clone()
+        with torch.inference_mode(False), torch.no_grad():  # stored tensors are normal ones, in any mode
+            kept = pool.pop().copy_(states) if pool else states.clone()
         self.store[key] = kept
         self._nbytes += size
         return kept

@@ -1,7 +1,9 @@
 """Stage `train`: fine-tune models/base with MultipleNegativesRankingLoss through the sentence-transformers Trainer.
 
 Evaluates the untouched model at step 0 and after every 1/evals_per_epoch of an epoch, never twice
-at one step; logs eval_score, avg_cosine, val_mrr_at_10 and train_loss to DVCLive at those steps;
+at one step (val_mrr_at_10: validation questions ranked against every passage of the prepared corpus);
+logs eval_score, avg_cosine, val_mrr_at_10 and train_loss to DVCLive at those steps, and the training
+loss (a mean of every few optimizer steps) and the learning rate as step series (callbacks.StepCurves);
 keeps a checkpoint at each, resumes from the last one of the same params, data and code after a
 crash, and publishes the `last` or `best` one, with the DVCLive files and the metrics, as one unit
 (publish.py). run() reads top to bottom: the numbered steps of train_and_publish.
@@ -24,7 +26,14 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraini
 from transformers import PrinterCallback
 
 from banglasim.config.params import Params, TrainParams, load_params
-from banglasim.config.paths import BASE_MODEL_DIR, CHECKPOINT_ROOT, MINED_TRAIN_FILE, MODEL_DIR, VALIDATION_FILE
+from banglasim.config.paths import (
+    BASE_MODEL_DIR,
+    CHECKPOINT_ROOT,
+    MINED_TRAIN_FILE,
+    MODEL_DIR,
+    PASSAGES_FILE,
+    VALIDATION_FILE,
+)
 from banglasim.core import atomic
 from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
@@ -38,16 +47,19 @@ from banglasim.runs.checkpoints import (
     run_key,
     select_step,
     train_lock,
+    wall_seconds_before,
 )
 from banglasim.runs.run_record import build_run_record
-from banglasim.training.callbacks import EvalSchedule, LiveMetrics
+from banglasim.training.callbacks import EvalSchedule, LiveMetrics, StepCurves
 from banglasim.training.frozen_cache import FrozenPrefixCache
 from banglasim.training.inputs import SAMPLERS, column_prompts, in_batch_duplicates, make_loss, train_dataset
 from banglasim.training.precision import resolve_precision
 from banglasim.training.progress import LossMeter, ProgressReporter
 
 LAUNCHER_ENV = "BANGLASIM_TRAIN_LAUNCHER"  # set for the workers this stage starts under torchrun
-INPUTS = ((BASE_MODEL_DIR / "modules.json", "base_model"), (MINED_TRAIN_FILE, "mine"), (VALIDATION_FILE, "split"))
+INPUTS = ((BASE_MODEL_DIR / "modules.json", "base_model"), (MINED_TRAIN_FILE, "mine"), (VALIDATION_FILE, "split"),
+          (PASSAGES_FILE, "prepare"))
+RUN_INPUTS = [BASE_MODEL_DIR, MINED_TRAIN_FILE, VALIDATION_FILE, PASSAGES_FILE]  # a run's identity (with params, code)
 
 
 def launch_distributed(params_path: str, processes: int) -> None:
@@ -87,8 +99,10 @@ def install_cache(model: SentenceTransformer, tp: TrainParams, trainable_layers:
 
 
 def build_trainer(params: Params, args: SentenceTransformerTrainingArguments, rows: list[dict], validation: list[dict],
-                  base: Path, callbacks: list) -> tuple[CheckpointingTrainer, dict[str, str]]:
-    """The base model with its frozen layers and prompts, the training data, loss and evaluator: a Trainer."""
+                  base: Path, callbacks: list, corpus: list[str] | None = None) -> tuple[CheckpointingTrainer,
+                                                                                      dict[str, str]]:
+    """The base model with its frozen layers and prompts, the training data, loss and evaluator (validation
+    questions ranked against `corpus`, the prepared passages): a Trainer."""
     mp, tp = params.model, params.train
     transformers.set_seed(tp.seed)
     model = load_model(str(base), mp.max_seq_length, mp.pooling)
@@ -98,7 +112,7 @@ def build_trainer(params: Params, args: SentenceTransformerTrainingArguments, ro
     args.prompts = column_prompts(prompts, tp.hard_negatives)
     # the model card's example, set here so that the Trainer does not sample (and print) its own
     model.model_card_data.widget = [{"source_sentence": rows[0]["anchor"], "sentences": [rows[0]["positive"]]}]
-    evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts)
+    evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts, corpus=corpus)
     trainer = CheckpointingTrainer(model=model, args=args, train_dataset=train_dataset(rows, tp.hard_negatives),
                                    loss=make_loss(model, tp.loss, tp.mini_batch_size), evaluator=evaluator,
                                    callbacks=callbacks)
@@ -112,7 +126,7 @@ def run(params_path: str) -> None:
     tp = params.train
     require_inputs(list(INPUTS))
     precision = resolve_precision(tp.precision)
-    run_dir = CHECKPOINT_ROOT / run_key(params, [BASE_MODEL_DIR, MINED_TRAIN_FILE, VALIDATION_FILE], precision)
+    run_dir = CHECKPOINT_ROOT / run_key(params, RUN_INPUTS, precision)
     worker = "WORLD_SIZE" in os.environ
     is_main = int(os.environ.get("RANK", "0")) == 0
     # 1. one trainer at a time: this process holds the lock, or the launcher that started it under torchrun does
@@ -136,10 +150,12 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
     args.eval_on_start = resume is None  # a resumed run evaluated step 0 before its crash
     # 4. the base model with its frozen layers and prompts, the data and the trainer
     rows = atomic.read_jsonl(MINED_TRAIN_FILE)
-    meter, metrics_cb = LossMeter(), LiveMetrics(None)
+    meter, metrics_cb, wall_before = LossMeter(), LiveMetrics(None), wall_seconds_before(resume)
+    curves = StepCurves(meter)
+    corpus = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)]  # validation ranks against all passages
     trainer, prompts = build_trainer(params, args, rows, atomic.read_jsonl(VALIDATION_FILE), BASE_MODEL_DIR,
-                                     [EvalSchedule(tp.evals_per_epoch), metrics_cb, CheckpointMarker(),
-                                      ProgressReporter(meter)])
+                                     [EvalSchedule(tp.evals_per_epoch), metrics_cb, curves,
+                                      CheckpointMarker(wall_before), ProgressReporter(meter)], corpus)
     trainer.loss_meter, model = meter, trainer.model
     duplicates = in_batch_duplicates(trainer, [r["passage_id"] for r in rows])
     if is_main:
@@ -153,8 +169,8 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
         from dvclive import Live
 
         shutil.rmtree(publish.staging_dir(run_dir), ignore_errors=True)
-        live = metrics_cb.live = Live(dir=str(publish.staging_dir(run_dir) / "dvclive"), save_dvc_exp=False,
-                                      dvcyaml=None)
+        live = Live(dir=str(publish.staging_dir(run_dir) / "dvclive"), save_dvc_exp=False, dvcyaml=None)
+        metrics_cb.live = curves.live = live
         live.log_param("run", run_dir.name)  # dvclive/params.yaml: which run these series belong to
     if resume:
         print(f"train: resuming from {resume} (same params, data and code)")
@@ -169,7 +185,8 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
         return
     # 6. choose the step, stage every output, publish them as one unit, drop other runs' checkpoints
     publish_run(params, run_dir, trainer, metrics_cb.series, live, dict(
-        run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall, 1),
+        run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall_before + wall, 1),
+        wall_seconds_this_part=round(wall, 1),  # a resumed run: wall_seconds adds the parts before, to its checkpoint
         seconds_per_step=round(wall / max(1, trainer.state.global_step - resumed_at), 3),
         train_pairs=len(rows) * tp.epochs,
         resumed_from=resume, frozen_cache=cache.stats() if cache is not None else None,
@@ -185,12 +202,27 @@ def publish_run(params: Params, run_dir: Path, trainer: CheckpointingTrainer, hi
     selected = select_step(history, tp.select)
     publish.stage_model(trainer.model, run_dir, selected, steps, params,
                         next(r for r in history if r["step"] == selected))
+    live.summary["published_step"] = selected  # DVCLive's summary is of the last step; this names the published one
     live.end()
     stage = publish.staging_dir(run_dir)
-    atomic.write_json(stage / "train.json", {"run": run_dir.name, "selected_step": selected, "select": tp.select,
-                                             "total_steps": steps, "eval_steps": [row["step"] for row in history]})
+    atomic.write_json(stage / "train.json", train_metrics(run_dir.name, selected, tp.select, steps, history, record))
     atomic.write_json(stage / "run_record.json", build_run_record(params, **record))
     publish.commit(run_dir)
     remove_other_runs(keep=run_dir)
-    print(f"train: {steps} steps in {record['wall_seconds']:.1f}s; published step {selected} ({tp.select}) "
-          f"to {MODEL_DIR}/")
+    print(f"train: {steps} steps in {record['wall_seconds']:.1f}s"
+          + (f" ({record['wall_seconds_this_part']:.1f}s in this part, resumed from {record['resumed_from']})"
+             if record.get("resumed_from") else "")
+          + f"; published step {selected} of {steps} (train.select: {tp.select}) to {MODEL_DIR}/"
+          + ("" if selected == steps else f"; dvclive/metrics.json shows the last step, {steps}, and names the "
+                                          f"published one as published_step"))
+
+
+def train_metrics(run: str, selected: int, select: str, steps: int, history: list[dict], record: dict) -> dict:
+    """metrics/train.json: the run, its steps, validation MRR@10 (whole corpus) of the base model (step 0) and of
+    the published step, and the train stage's time, so that `dvc exp show` can list a validation-only grid."""
+    by_step = {row["step"]: row for row in history}
+    return {"run": run, "selected_step": selected, "select": select, "total_steps": steps,
+            "eval_steps": [row["step"] for row in history],
+            "val_mrr_at_10_base": by_step.get(0, {}).get("val_mrr_at_10"),
+            "val_mrr_at_10_selected": by_step[selected].get("val_mrr_at_10"),
+            "wall_seconds": record["wall_seconds"], "seconds_per_step": record["seconds_per_step"]}
