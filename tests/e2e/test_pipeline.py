@@ -83,10 +83,11 @@ def test_published_model_loads_and_encodes(reproduced):
 
 
 def test_repro_ends_with_a_ready_index_that_search_reads(reproduced):
-    manifest = json.loads((reproduced / "models/index/manifest.json").read_text(encoding="utf-8"))
-    passages = (reproduced / "data/prepared/passages.jsonl").read_text(encoding="utf-8").splitlines()
+    repo = reproduced.path
+    manifest = json.loads((repo / "models/index/manifest.json").read_text(encoding="utf-8"))
+    passages = (repo / "data/prepared/passages.jsonl").read_text(encoding="utf-8").splitlines()
     assert manifest["count"] == len(passages) and manifest["approximate"] is False
-    proc = banglasim("search", "পদ্মা নদী কোথায়?", "--json", "--top-k", "3", cwd=reproduced)
+    proc = banglasim("search", "পদ্মা নদী কোথায়?", "--json", "--top-k", "3", cwd=repo)
     assert [hit["rank"] for hit in json.loads(proc.stdout)["hits"]] == [1, 2, 3]
 
 
