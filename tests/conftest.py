@@ -40,3 +40,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def repo_copy(tmp_path, tiny_model_dir) -> Path:
     """A committed copy of the repository (small params, the tiny model) in a fresh git repo."""
     return make_repo_copy(tmp_path / "repo", tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_export_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """The tiny BERT as an export folder (model.onnx with pooling and normalisation, tokenizer.json, manifest.json)."""
+    from search_helpers import export_tiny_model
+
+    return export_tiny_model(tiny_model_dir, tmp_path_factory.mktemp("tiny_export") / "export")

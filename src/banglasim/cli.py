@@ -1,5 +1,5 @@
 """The one command line: `banglasim <stage>` runs a pipeline stage (dvc.yaml runs `python -m banglasim <stage>`),
-`banglasim search` finds passages with the trained model."""
+`banglasim search` finds passages with the exported model, `banglasim serve` answers over HTTP."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ import argparse
 import importlib
 import sys
 
-from banglasim.config.paths import MODEL_DIR, PARAMS_FILE, SEARCH_CACHE_DIR
+from banglasim.config.paths import EXPORT_DIR, INDEX_DIR, PARAMS_FILE, SEARCH_CACHE_DIR
 from banglasim.core.errors import exit_code
 from banglasim.core.git_index import forget_cached_stat
 from banglasim.stages import STAGES
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=str(EXPORT_DIR),
+                        help=f"the export (default: {EXPORT_DIR}) or a Sentence Transformers folder "
+                             "(models/model: slow)")
+    parser.add_argument("--index", default=str(INDEX_DIR), help=f"the export's index (default: {INDEX_DIR})")
+    parser.add_argument("--corpus", default=None, help="folder of QA files to search instead (embedded once, cached)")
+    parser.add_argument("--cache-dir", default=str(SEARCH_CACHE_DIR), help="where --corpus embeddings are cached")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,22 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
         stage = sub.add_parser(command, help=text)
         if command == "ingest":
             stage.add_argument("name", nargs="?", help="the source to ingest (default: every source)")
-    search = sub.add_parser("search", help="find the passages that answer a Bengali question")
+    search = sub.add_parser("search", help="find the passages that answer a Bengali question (or a file of them)")
     search.add_argument("question", nargs="?", help="the question; '-' reads it from standard input")
     search.add_argument("--question-file", default=None, help="read the question from this file instead")
+    search.add_argument("--batch", default=None, metavar="FILE",
+                        help="one question per line ('-': standard input) -> one JSON line per question, in order")
+    search.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     search.add_argument("--top-k", type=int, default=5)
-    search.add_argument("--model", default=str(MODEL_DIR), help=f"model folder (default: {MODEL_DIR})")
-    search.add_argument("--corpus", default=None, help="folder of QA files (default: the prepared passages)")
-    search.add_argument("--cache-dir", default=str(SEARCH_CACHE_DIR), help="where corpus embeddings are cached")
+    add_model_options(search)
+    serve = sub.add_parser("serve", help="HTTP JSON API: POST /search {question, top_k}, GET /health")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--quiet", action="store_true", help="do not log each request")
+    add_model_options(serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "search":
-        from banglasim.search.query import run_cli
-
-        return exit_code(lambda: run_cli(args))
+    if args.command in ("search", "serve"):
+        module = importlib.import_module(f"banglasim.search.{'query' if args.command == 'search' else 'serve'}")
+        return exit_code(lambda: module.run_cli(args))
     forget_cached_stat(args.params)  # a failed `dvc exp run -S` must not leave git blind to its params (git_index.py)
     module = importlib.import_module(STAGES[args.command][0])  # only the stage that runs is imported
     extra = (args.name,) if args.command == "ingest" else ()

@@ -16,6 +16,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train": ("banglasim.training.train", "fine-tune models/base, write models/model/ and dvclive/"),
     "export": ("banglasim.export.export", "the tuned model as a compact ONNX graph, write models/export/"),
     "evaluate": ("banglasim.evaluation.evaluate", "base vs tuned metrics on test and validation, write metrics/"),
+    "index": ("banglasim.search.index", "embed the prepared passages with models/export, write models/index/"),
 }
 
 

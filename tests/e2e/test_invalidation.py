@@ -39,6 +39,7 @@ CHANGES = {
     "train.learning_rate": (lambda repo: edit_params(repo, train__learning_rate=2e-3),
                             {"check_params", "train", "evaluate"}),
     "src/banglasim/evaluation": (touch_evaluation_code, {"train", "evaluate"}),
+    "index.nprobe": (lambda repo: edit_params(repo, index__nprobe=32), {"check_params", "index"}),
 }
 
 

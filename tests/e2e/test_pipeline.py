@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from data_helpers import edit_params
-from repo_helpers import dvc, git, read_tsv
+from repo_helpers import banglasim, dvc, git, read_tsv
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ("check_params", "ingest@D2", "ingest@D3", "ingest@D4", "prepare", "split", "train", "export", "evaluate")
+STAGES = ("check_params", "ingest@D2", "ingest@D3", "ingest@D4", "prepare", "split", "train", "export", "evaluate",
+          "index")
 SERIES = ("eval_score", "avg_cosine", "val_mrr_at_10", "train_loss")
 LIVE = Path("dvclive/plots/metrics")
 
@@ -79,6 +80,15 @@ def test_published_model_loads_and_encodes(reproduced):
     selection = json.loads((repo / "models/model/selection.json").read_text())
     assert selection == {"run": json.loads((repo / "metrics/train.json").read_text())["run"],
                          "step": total_steps(repo), "select": "last"}
+
+
+def test_repro_ends_with_a_ready_index_that_search_reads(reproduced):
+    repo = reproduced.path
+    manifest = json.loads((repo / "models/index/manifest.json").read_text(encoding="utf-8"))
+    passages = (repo / "data/prepared/passages.jsonl").read_text(encoding="utf-8").splitlines()
+    assert manifest["count"] == len(passages) and manifest["approximate"] is False
+    proc = banglasim("search", "পদ্মা নদী কোথায়?", "--json", "--top-k", "3", cwd=repo)
+    assert [hit["rank"] for hit in json.loads(proc.stdout)["hits"]] == [1, 2, 3]
 
 
 def test_dvclive_series_have_one_row_per_evaluation_step(reproduced):

@@ -184,6 +184,14 @@ class ExportParams:
 
 
 @dataclass(frozen=True)
+class IndexParams:
+    batch_size: int = param(_int(1))  # passages per encoder call
+    approximate_above: int = param(_int(0))  # more passages than this: also an approximate (faiss IVF) index
+    nlist: int = param(_int(0))  # the approximate index's lists; 0 = 2 * sqrt(passages)
+    nprobe: int = param(_int(1))  # lists scanned per question: more = better recall, slower
+
+
+@dataclass(frozen=True)
 class Params:
     """The sections a stage asked for (the others stay None: a stage never reads what it did not ask for)."""
 
@@ -195,6 +203,7 @@ class Params:
     train: TrainParams | None = None
     evaluate: EvaluateParams | None = None
     export: ExportParams | None = None
+    index: IndexParams | None = None
 
     def as_dict(self) -> dict[str, dict]:
         """The loaded sections as plain dicts (for JSON: run keys, run records, model cards)."""
@@ -203,7 +212,8 @@ class Params:
 
 SECTIONS = {"data": DataParams, "prepare": PrepareParams, "split": SplitParams, "mine": MineParams,
             "model": ModelParams, "train": TrainParams, "evaluate": EvaluateParams,
-            "export": ExportParams}
+            "export": ExportParams,
+            "index": IndexParams}
 # old spellings of values, refused with the new one named: (section, param) -> {old: new}
 RENAMED_VALUES = {("train", "batch_sampler"): {"batch_sampler": "plain"}}
 

@@ -25,6 +25,7 @@ MINED_TRAIN_FILE = MINED_DIR / "train.jsonl"  # train.jsonl with hard negatives,
 BASE_MODEL_DIR = Path("models/base")  # the base model of model.name, materialised by the `base_model` stage
 MODEL_DIR = Path("models/model")
 EXPORT_DIR = Path("models/export")  # the tuned model as ONNX + tokenizer + manifest + card, written by `export`
+INDEX_DIR = Path("models/index")  # the export's vectors of the prepared passages, written by the `index` stage
 CHECKPOINT_ROOT = Path(".checkpoints")
 
 # metrics (one file per stage that writes them), DVCLive and reports

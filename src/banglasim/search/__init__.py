@@ -1,3 +1,3 @@
-"""Answering questions with a trained model: rank the passages of a corpus for a question,
-with corpus embeddings cached on disk.
+"""Answering questions: the index stage (index.py), `banglasim search` (query.py) and `banglasim serve` (serve.py)
+over the ONNX export, or over a Sentence Transformers folder (st_encoder.py, the slow exact path).
 """

@@ -1,10 +1,10 @@
-"""`banglasim search "<question>"`: rank passages for a Bengali question with the published model.
+"""`banglasim search`: rank passages for Bengali questions, one at a time or a file of them (`--batch`).
 
-Questions are encoded with the model's query prompt and passages with its passage prompt (as it was
-trained). Corpus embeddings are cached on disk, keyed by a hash of the model's files and of the corpus
-texts, so a second search over the same corpus only embeds the question. A cache file that cannot
-be read (truncated, from another numpy), of the wrong shape or holding NaN/inf is rebuilt, never fatal.
-A model folder missing a file it needs (its tokenizer or prompt config) is an error naming the file.
+The default model is the ONNX export (models/export) and the default corpus its ready index
+(models/index): nothing but onnxruntime, tokenizers and numpy is loaded. `--model FOLDER` also takes a
+Sentence Transformers folder (models/model, the slow exact path kept for comparison); then, and with
+`--corpus FOLDER`, the passages are embedded once and cached under --cache-dir, keyed by the model's
+identity and the corpus texts. A cache file that cannot be read is rebuilt, never fatal.
 """
 
 from __future__ import annotations
@@ -12,18 +12,23 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
-from banglasim.config.paths import PASSAGES_FILE
+from banglasim.config.paths import EXPORT_DIR, PASSAGES_FILE
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
-from banglasim.data.sources import read_corpus
-from banglasim.models.folder import folder_digest, missing_model_files
-from banglasim.models.loading import load_model, quiet_library_bars, show_progress
+from banglasim.search.encoders import ExportEncoder, is_export
+from banglasim.search.engine import MAX_TOP_K, Encoder, Searcher, encode_passages
+from banglasim.search.store import load_index
+
+BATCH_CHUNK = 64
 
 
 def load_corpus(corpus: str | None) -> list[dict]:
@@ -32,35 +37,50 @@ def load_corpus(corpus: str | None) -> list[dict]:
         if not PASSAGES_FILE.exists():
             raise UserError(f"{PASSAGES_FILE}: not found", fix="run `dvc repro` first, or pass --corpus FOLDER")
         return atomic.read_jsonl(PASSAGES_FILE)
+    from banglasim.data.sources import read_corpus
+
     return read_corpus(corpus)
+
+
+def load_encoder(folder: str | Path):
+    """The encoder of `--model`: an export folder (model.onnx + manifest.json) or a Sentence Transformers folder."""
+    folder = Path(folder)
+    if is_export(folder) or folder == EXPORT_DIR:
+        return ExportEncoder(folder)
+    if (folder / "modules.json").exists():
+        from banglasim.search.st_encoder import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(folder)
+    raise UserError(
+        f"--model '{folder}' holds no trained model: neither an export (model.onnx, manifest.json) "
+        "nor a Sentence Transformers folder (modules.json)",
+        fix="run `dvc repro export` (or `dvc repro train`) first, or pass --model FOLDER",
+    )
 
 
 def _read_cache(path: Path, rows: int, width: int | None) -> np.ndarray | None:
     """A cached embedding matrix, or None when missing, unreadable, of another shape than (rows, the model's
-    width), or holding NaN or inf (then it is rebuilt)."""
+    width), not float32, or holding NaN or inf (then it is rebuilt)."""
     try:
         emb = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     if emb.ndim != 2 or emb.shape[0] != rows or (width is not None and emb.shape[1] != width):
         return None
-    if not np.issubdtype(emb.dtype, np.floating) or not np.isfinite(emb).all():
-        return None
-    return emb
+    return emb if emb.dtype == np.float32 and np.isfinite(emb).all() else None
 
 
-def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, str]:
+def corpus_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tuple[np.ndarray, str]:
     """Embeddings of the corpus, from the cache when model and corpus are unchanged. Returns (emb, what happened:
     "from cache", "computed and cached" or "computed, not cached")."""
-    key = hashlib.sha256(folder_digest(model_dir).encode())
+    key = hashlib.sha256(encoder.key.encode() + b"\x00")
     for text in texts:
         key.update(text.encode("utf-8") + b"\x00")
-    path = cache_dir / f"{key.hexdigest()[:24]}.npy"
-    emb = _read_cache(path, len(texts), model.get_embedding_dimension()) if path.exists() else None
+    path = Path(cache_dir) / f"{key.hexdigest()[:24]}.npy"
+    emb = _read_cache(path, len(texts), getattr(encoder, "dim", None)) if path.exists() else None
     if emb is not None:
         return emb, "from cache"
-    emb = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                       prompt=(model.prompts or {}).get("passage") or None, show_progress_bar=show_progress(len(texts)))
+    emb = encode_passages(encoder, texts, progress=len(texts) > 1000)
     try:
         buffer = io.BytesIO()
         np.save(buffer, emb)
@@ -71,42 +91,63 @@ def corpus_embeddings(model, model_dir: Path, texts: list[str], cache_dir: Path)
     return emb, "computed and cached"
 
 
-def load_search_model(model_dir: Path):
-    """The model of `--model`, with errors that name that option."""
-    if not (model_dir / "modules.json").exists():
-        raise UserError(f"--model '{model_dir}' holds no trained model",
-                        fix="run `dvc repro` (or `dvc repro train`) first, or pass --model FOLDER")
-    missing = missing_model_files(model_dir)
-    if missing:
-        raise UserError(f"--model '{model_dir}' is incomplete: {', '.join(missing)} missing",
-                        fix="restore the folder (dvc checkout, or dvc pull) or rerun the train stage (dvc repro -f "
-                            "train); never delete files of a saved model")
-    quiet_library_bars()
-    try:
-        model = load_model(str(model_dir))
-        model.encode(["প্রশ্ন"], convert_to_numpy=True)  # a tokenizer or weights that load yet cannot embed
-        return model
-    except UserError as exc:
-        raise UserError(f"--model '{model_dir}' could not be loaded: {exc.message.split(': ', 1)[-1]}",
-                        fix="pass --model a folder saved by the train stage (models/model), or rerun it") from None
-    except Exception as exc:  # corrupt weights: safetensors/torch raise their own types
-        raise UserError(f"--model '{model_dir}' could not be loaded: {type(exc).__name__}: {exc}",
-                        fix="its files are damaged: rerun the train stage (dvc repro -f train) "
-                            "or restore them (dvc checkout)") from None
-
-
-def search(question: str, model_dir: Path, corpus: str | None, top_k: int, cache_dir: Path) -> tuple[list[dict], str]:
-    """Top-k passages for the question, each with its cosine score; and where the corpus embeddings came from."""
-    if not question.strip():
-        raise UserError("the question is empty", fix='pass a question: banglasim search "..."')
-    model = load_search_model(model_dir)
+def open_searcher(
+    model: str | Path, index_dir: str | Path, corpus: str | None = None, cache_dir: str | Path = ".cache/search"
+) -> tuple[Searcher, str]:
+    """The searcher of these options and a line saying where its passage vectors came from."""
+    encoder = load_encoder(model)
+    if corpus is None and isinstance(encoder, ExportEncoder):
+        passages, vectors, ann = load_index(Path(index_dir), encoder.key, encoder.name)
+        kind = "approximate" if ann is not None else "exact"
+        return Searcher(encoder, passages, vectors, ann), f"index: {index_dir} ({len(passages)} passages, {kind})"
     passages = load_corpus(corpus)
-    emb, status = corpus_embeddings(model, model_dir, [p["text"] for p in passages], cache_dir)
-    q = model.encode([normalize(question)], normalize_embeddings=True, convert_to_numpy=True,
-                     prompt=(model.prompts or {}).get("query") or None)[0]
-    scores = emb @ q
-    order = np.argsort(-scores, kind="stable")[:top_k]
-    return [{**passages[i], "score": float(scores[i]), "rank": r + 1} for r, i in enumerate(order)], status
+    vectors, status = corpus_embeddings(encoder, [p["text"] for p in passages], Path(cache_dir))
+    origin = f"corpus embeddings: {status}"
+    return Searcher(encoder, passages, vectors), origin
+
+
+def check_question(question: str, max_chars: int | None = None) -> str | None:
+    """Why a question cannot be asked (empty, or longer than max_chars), or None. The command line takes any
+    length (the model reads the first max_seq_length pieces); `serve` caps it at MAX_QUESTION_CHARS."""
+    if not question.strip():
+        return "the question is empty"
+    if max_chars is not None and len(question) > max_chars:
+        return f"the question is {len(question)} characters long, more than {max_chars}"
+    return None
+
+
+def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int) -> Iterator[dict]:
+    """One answer per input line, in order: {"question", "hits"} or {"question", "error"}."""
+    chunk: list[str] = []
+
+    def flush() -> Iterator[dict]:
+        asked = [(i, normalize(q)) for i, q in enumerate(chunk) if check_question(q) is None]
+        found = dict(zip((i for i, _ in asked), searcher.search([q for _, q in asked], top_k)))
+        for i, question in enumerate(chunk):
+            yield (
+                {"question": question, "hits": found[i]}
+                if i in found
+                else {"question": question, "error": check_question(question)}
+            )
+        chunk.clear()
+
+    for line in lines:
+        chunk.append(line.rstrip("\r\n"))
+        if len(chunk) == BATCH_CHUNK:
+            yield from flush()
+    if chunk:
+        yield from flush()
+
+
+def _open_batch(path: str) -> TextIO:
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(
+            f"--batch '{path}' cannot be read: {exc.strerror}", fix="pass a UTF-8 text file with one question per line"
+        ) from None
 
 
 def read_question(args: argparse.Namespace) -> str:
@@ -117,20 +158,59 @@ def read_question(args: argparse.Namespace) -> str:
         try:
             return Path(args.question_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--question-file '{args.question_file}' cannot be read: {exc}",
-                            fix="pass a UTF-8 text file holding the question") from None
+            raise UserError(
+                f"--question-file '{args.question_file}' cannot be read: {exc}",
+                fix="pass a UTF-8 text file holding the question",
+            ) from None
     if args.question is None:
-        raise UserError("no question given", fix='banglasim search "...", --question-file FILE, or - for stdin')
+        raise UserError(
+            "no question given", fix='banglasim search "...", --question-file FILE, --batch FILE, or - for stdin'
+        )
     return sys.stdin.read() if args.question == "-" else args.question
 
 
-def run_cli(args: argparse.Namespace) -> int:
-    if args.top_k < 1:
-        raise UserError(f"--top-k {args.top_k} is invalid", fix="pass a positive number")
-    hits, status = search(read_question(args), Path(args.model), args.corpus, args.top_k, Path(args.cache_dir))
-    print(f"corpus embeddings: {status}")
+def print_hits(searcher: Searcher, hits: list[dict]) -> None:
+    """Hits for a reader: rank, score, the sources the passage came from, title, and the text cut at 160 characters."""
+    sources = {p["passage_id"]: p.get("sources", []) for p in searcher.passages}
     for hit in hits:
         text = hit["text"] if len(hit["text"]) <= 160 else hit["text"][:157] + "..."
-        print(f"{hit['rank']:>2}. {hit['score']:.4f}  [{', '.join(hit.get('sources', []))}] {hit.get('title', '')}")
+        print(f"{hit['rank']:>2}. {hit['score']:.4f}  [{', '.join(sources.get(hit['passage_id'], []))}] {hit['title']}")
         print(f"    {text}")
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """`--batch FILE`: one JSON line per question line, in order; an empty or over-long line gets an "error"."""
+    if args.question is not None or args.question_file is not None:
+        raise UserError("pass either a question or --batch FILE, not both")
+    with _open_batch(args.batch) as lines:  # opened first: a wrong path fails before the model loads
+        searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
+        print(origin, file=sys.stderr)
+        try:
+            for answer in batch_lines(searcher, lines, args.top_k):
+                sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        except UnicodeDecodeError as exc:
+            raise UserError(
+                f"--batch '{args.batch}': not UTF-8 text ({exc.reason} at byte {exc.start})",
+                fix="save the file as UTF-8",
+            ) from None
+    return 0
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    if not 1 <= args.top_k <= MAX_TOP_K:
+        raise UserError(f"--top-k {args.top_k} is invalid", fix=f"pass a number from 1 to {MAX_TOP_K}")
+    if args.batch is not None:
+        return run_batch(args)
+    question = read_question(args)
+    problem = check_question(question)
+    if problem:
+        raise UserError(problem, fix='pass a question: banglasim search "..."')
+    searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
+    (hits,) = searcher.search([normalize(question)], args.top_k)
+    if args.json:
+        print(origin, file=sys.stderr)
+        print(json.dumps({"question": question, "hits": hits}, ensure_ascii=False))
+    else:
+        print(origin)
+        print_hits(searcher, hits)
     return 0

@@ -63,6 +63,8 @@ BAD_VALUES = [
     ("data", "sources", ["data/raw/x"], ("mapping",)),
     ("data", "sources", {"D 2": "data/raw/x"}, ("mapping", "letters")),
     ("train", "cache_frozen", 1, ("true or false",)),
+    ("index", "nprobe", 0, (">= 1",)),
+    ("index", "approximate_above", -1, (">= 0",)),
 ]
 
 

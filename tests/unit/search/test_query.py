@@ -1,4 +1,5 @@
-"""`banglasim search`: ranked passages with scores and sources, corpus embeddings cached on disk."""
+"""`banglasim search --model models/model`: the Sentence Transformers path (slow, exact, kept for comparison): ranked
+passages with scores and sources, corpus embeddings cached on disk. The export path: test_search_export.py."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def run_search(monkeypatch, capsys):
             m.chdir(cwd)
             if stdin is not None:
                 m.setattr(sys, "stdin", io.StringIO(stdin))
-            code = main(["search", *args])
+            code = main(["search", *args, "--model", "models/model"])
         out, err = capsys.readouterr()
         return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 

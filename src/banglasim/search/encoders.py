@@ -1,0 +1,76 @@
+"""The export as a search encoder: banglasim.export.runtime.OnnxEncoder (onnxruntime + tokenizers + numpy).
+
+The export is identified by the SHA-256 of its manifest.json (which records the hash of model.onnx and how
+it was made), so starting never re-reads the model's bytes. A missing or damaged file is one UserError
+naming it and the stage that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from banglasim.config.paths import EXPORT_DIR
+from banglasim.core.errors import UserError
+
+EXPORT_FILES = ("manifest.json", "model.onnx", "tokenizer.json")
+
+
+def _export_fix(export_dir: Path) -> str:
+    return (
+        "run `dvc repro export` (or `dvc checkout models/export`)"
+        if Path(export_dir) == EXPORT_DIR
+        else "pass --model an export folder written by the export stage, or rebuild it (dvc repro export)"
+    )
+
+
+def export_manifest(export_dir: Path) -> tuple[dict, str]:
+    """The export's manifest and the SHA-256 of its bytes; a UserError naming the file when missing or damaged."""
+    path = Path(export_dir) / "manifest.json"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (no export)", fix=_export_fix(export_dir)) from None
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: damaged, not JSON ({exc})", fix=_export_fix(export_dir)) from None
+    if not isinstance(manifest, dict) or not manifest.get("model_sha256"):
+        raise UserError(f"{path}: damaged, no model_sha256", fix=_export_fix(export_dir))
+    return manifest, hashlib.sha256(raw).hexdigest()
+
+
+class ExportEncoder:
+    """The ONNX export through banglasim.export.runtime.OnnxEncoder (onnxruntime + tokenizers + numpy)."""
+
+    def __init__(self, export_dir: Path) -> None:
+        export_dir = Path(export_dir)
+        self.manifest, self.key = export_manifest(export_dir)
+        for name in EXPORT_FILES[1:]:
+            if not (export_dir / name).is_file():
+                raise UserError(f"{export_dir / name}: not found (incomplete export)", fix=_export_fix(export_dir))
+        from banglasim.export.runtime import OnnxEncoder
+
+        try:
+            self.runtime = OnnxEncoder(str(export_dir))
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime and tokenizers raise their own types for damaged files
+            raise UserError(
+                f"{export_dir}: the export could not be loaded: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                fix=_export_fix(export_dir).replace("run `dvc repro export`", "run `dvc repro -f export`"),
+            ) from None
+        self.model_sha256 = str(self.manifest["model_sha256"])
+        self.dim = int(self.manifest.get("dim", 0)) or None
+        self.name = str(export_dir)
+
+    def encode(self, texts: list[str], prompt_name: str) -> np.ndarray:
+        return np.asarray(self.runtime.encode(texts, prompt_name), dtype=np.float32)
+
+
+def is_export(folder: Path) -> bool:
+    return (Path(folder) / "model.onnx").exists() or (Path(folder) / "manifest.json").exists()
