@@ -36,16 +36,25 @@ def train_once(args: argparse.Namespace, cap_mb: int) -> dict:
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     params = load_params(args.params, ("model", "train"))
     params = dataclasses.replace(
-        params, model=dataclasses.replace(params.model, max_seq_length=args.max_seq_length),
-        train=dataclasses.replace(params.train, cache_max_mb=cap_mb, precision="fp32", batch_size=args.batch_size,
-                                  evals_per_epoch=2, hard_negatives=0))
+        params,
+        model=dataclasses.replace(params.model, max_seq_length=args.max_seq_length),
+        train=dataclasses.replace(
+            params.train,
+            cache_max_mb=cap_mb,
+            precision="fp32",
+            batch_size=args.batch_size,
+            evals_per_epoch=2,
+            hard_negatives=0,
+        ),
+    )
     rows = atomic.read_jsonl(Path(args.data) / "mined/train.jsonl")[: args.rows]
     validation = atomic.read_jsonl(Path(args.data) / "splits/validation.jsonl")[: args.rows]
     with tempfile.TemporaryDirectory() as run_dir:
         targs = training_arguments(params.train, Path(run_dir), "fp32")
         meter = LossMeter()
-        trainer, _ = build_trainer(params, targs, rows, validation, Path(args.model),
-                                   [EvalSchedule(params.train.evals_per_epoch, save=False)])
+        trainer, _ = build_trainer(
+            params, targs, rows, validation, Path(args.model), [EvalSchedule(params.train.evals_per_epoch, save=False)]
+        )
         trainer.loss_meter = meter
         cache = install_cache(trainer.model, params.train, params.model.trainable_layers, rows)
         assert cache is not None, "the cache must be installed (train.cache_frozen and a supported model)"
@@ -68,19 +77,26 @@ def main() -> None:
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--cap-mb", type=int, default=1, help="train.cache_max_mb of the capped run")
     args = parser.parse_args()
-    print(f"model {args.model}, {args.rows} pairs, batch {args.batch_size}, max_seq_length {args.max_seq_length}, "
-          f"fp32, {len(os.sched_getaffinity(0))} CPUs")
+    print(
+        f"model {args.model}, {args.rows} pairs, batch {args.batch_size}, max_seq_length {args.max_seq_length}, "
+        f"fp32, {len(os.sched_getaffinity(0))} CPUs"
+    )
     runs = {}
     for label, cap in (("capped", args.cap_mb), ("uncapped", 0)):
         runs[label] = res = train_once(args, cap)
-        print(f"[{label}] cap {cap or 'none'} MB: {res['describe']}; {len(res['losses'])} steps in "
-              f"{res['seconds']:.0f} s")
-        print(f"  losses {', '.join(f'{x:.5f}' for x in res['losses'])}; val MRR@10 "
-              f"{', '.join(f'{x:.4f}' for x in res['val_mrr'])}")
+        print(
+            f"[{label}] cap {cap or 'none'} MB: {res['describe']}; {len(res['losses'])} steps in {res['seconds']:.0f} s"
+        )
+        print(
+            f"  losses {', '.join(f'{x:.5f}' for x in res['losses'])}; val MRR@10 "
+            f"{', '.join(f'{x:.4f}' for x in res['val_mrr'])}"
+        )
     capped, uncapped = runs["capped"], runs["uncapped"]
     worst = max(abs(a - b) for a, b in zip(capped["losses"], uncapped["losses"]))
-    print(f"final loss: capped {capped['losses'][-1]:.6f} (evictions {capped['stats']['evictions']:,}) vs "
-          f"uncapped {uncapped['losses'][-1]:.6f}; largest per-step difference {worst:.2e}")
+    print(
+        f"final loss: capped {capped['losses'][-1]:.6f} (evictions {capped['stats']['evictions']:,}) vs "
+        f"uncapped {uncapped['losses'][-1]:.6f}; largest per-step difference {worst:.2e}"
+    )
 
 
 if __name__ == "__main__":

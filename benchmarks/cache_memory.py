@@ -47,9 +47,14 @@ def build(hidden: int, layers: int):
     vocab = SPECIALS + chars + ["##" + c for c in chars]
     tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=False)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers,  # a real vocab's size
-                        num_attention_heads=max(1, hidden // 64), intermediate_size=4 * hidden,
-                        max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=layers,  # a real vocab's size
+        num_attention_heads=max(1, hidden // 64),
+        intermediate_size=4 * hidden,
+        max_position_embeddings=512,
+    )
     return BertModel(config).eval(), tokenizer
 
 
@@ -59,8 +64,12 @@ def passages(n: int, seed: int = 0) -> list[str]:
     for _ in range(n):
         words = []
         while sum(map(len, words)) < 300:  # > 254 letters: every passage fills 256 tokens
-            words.append("".join(rng.choice(LETTERS) + (rng.choice(SIGNS) if rng.random() < 0.5 else "")
-                                 for _ in range(rng.randint(1, 4))))
+            words.append(
+                "".join(
+                    rng.choice(LETTERS) + (rng.choice(SIGNS) if rng.random() < 0.5 else "")
+                    for _ in range(rng.randint(1, 4))
+                )
+            )
         out.append(" ".join(words))
     return out
 
@@ -77,8 +86,13 @@ def child(args: argparse.Namespace) -> dict:
     texts = passages(args.n)
     ids, mask = [], []
     for start in range(0, args.n, 1000):  # in chunks: the tokenizer's per-token objects are large
-        enc = tokenizer(texts[start: start + 1000], truncation=True, max_length=args.tokens, padding="max_length",
-                        return_tensors="pt")
+        enc = tokenizer(
+            texts[start : start + 1000],
+            truncation=True,
+            max_length=args.tokens,
+            padding="max_length",
+            return_tensors="pt",
+        )
         ids.append(enc["input_ids"])
         mask.append(enc["attention_mask"])
     del texts, enc
@@ -87,24 +101,37 @@ def child(args: argparse.Namespace) -> dict:
     cap = int(args.cap_mb * 2**20) if args.cap_mb else None
     cache = FrozenPrefixCache(model, args.trainable, max_bytes=cap, store_device="cpu")
     if args.frozen == "identity":
+
         def embeddings_only(input_ids, attention_mask, token_type_ids):
             with torch.no_grad():
                 return model.embeddings(input_ids=input_ids)
+
         cache._prefix = embeddings_only
     order = [i for i in range(args.n) for _ in range(args.repeats)]
     random.Random(1).shuffle(order)
     rss0, t0, growth = rss_mib(), time.perf_counter(), []
     for start in range(0, len(order), args.batch):
-        rows = torch.tensor(order[start: start + args.batch])
+        rows = torch.tensor(order[start : start + args.batch])
         cache.states(ids[rows], mask[rows])
         if cap is None and (start // args.batch) % max(1, len(order) // args.batch // 4) == 0:
             growth.append((cache.misses, round(cache.nbytes / 2**20), round(rss_mib())))
     seconds = time.perf_counter() - t0
     growth.append((cache.misses, round(cache.nbytes / 2**20), round(rss_mib())))
-    return {"n": args.n, "pushes": len(order), "cap_mib": args.cap_mb, "store_mib": cache.nbytes / 2**20,
-            "entries": len(cache.store), "describe": cache.describe(), "model_mib": model_mib,
-            "rss_before_mib": rss0, "peak_rss_mib": peak_rss_mib(), "seconds": seconds, "growth": growth,
-            "per_entry_mib": cache.nbytes / max(1, len(cache.store)) / 2**20, "frozen": args.frozen}
+    return {
+        "n": args.n,
+        "pushes": len(order),
+        "cap_mib": args.cap_mb,
+        "store_mib": cache.nbytes / 2**20,
+        "entries": len(cache.store),
+        "describe": cache.describe(),
+        "model_mib": model_mib,
+        "rss_before_mib": rss0,
+        "peak_rss_mib": peak_rss_mib(),
+        "seconds": seconds,
+        "growth": growth,
+        "per_entry_mib": cache.nbytes / max(1, len(cache.store)) / 2**20,
+        "frozen": args.frozen,
+    }
 
 
 def real_frozen_rate(args: argparse.Namespace) -> float:
@@ -148,23 +175,33 @@ def main() -> None:
         return
     t0 = time.perf_counter()
     rate = real_frozen_rate(args)
-    print(f"model: random BERT hidden {args.hidden}, {args.layers} layers ({args.trainable} trainable), "
-          f"{args.tokens}-token passages; frozen layers: {args.frozen}; {len(os.sched_getaffinity(0))} CPUs")
-    print(f"real embeddings + {args.layers - args.trainable} frozen layers here: {rate * 1000:.0f} ms/passage "
-          f"({rate * args.n / 60:.0f} min for {args.n:,} passages, once each)")
-    for label, res in [("capped", run_child(args)),
-                       ("uncapped", run_child(args, n=args.uncapped_passages, cap_mb=0, repeats=1))]:
+    print(
+        f"model: random BERT hidden {args.hidden}, {args.layers} layers ({args.trainable} trainable), "
+        f"{args.tokens}-token passages; frozen layers: {args.frozen}; {len(os.sched_getaffinity(0))} CPUs"
+    )
+    print(
+        f"real embeddings + {args.layers - args.trainable} frozen layers here: {rate * 1000:.0f} ms/passage "
+        f"({rate * args.n / 60:.0f} min for {args.n:,} passages, once each)"
+    )
+    for label, res in [
+        ("capped", run_child(args)),
+        ("uncapped", run_child(args, n=args.uncapped_passages, cap_mb=0, repeats=1)),
+    ]:
         limit = (res["cap_mib"] or res["store_mib"]) + res["model_mib"] + 1024
         cap = f"{res['cap_mib']:,.0f} MiB" if res["cap_mib"] else "none"
         print(f"\n[{label}] {res['n']:,} passages, {res['pushes']:,} pushes in {res['seconds']:.0f} s; cap: {cap}")
         print(f"  {res['describe']}; {res['entries']:,} entries of {res['per_entry_mib']:.3f} MiB")
-        print(f"  final store {res['store_mib']:,.1f} MiB; model in memory {res['model_mib']:,.0f} MiB; "
-              f"RSS before the stream {res['rss_before_mib']:,.0f} MiB, peak RSS {res['peak_rss_mib']:,.0f} MiB")
+        print(
+            f"  final store {res['store_mib']:,.1f} MiB; model in memory {res['model_mib']:,.0f} MiB; "
+            f"RSS before the stream {res['rss_before_mib']:,.0f} MiB, peak RSS {res['peak_rss_mib']:,.0f} MiB"
+        )
         what = "cap" if res["cap_mib"] else "store"
         print(f"  peak RSS < {what} + model + 1 GiB ({limit:,.0f} MiB): {res['peak_rss_mib'] < limit}")
         if not res["cap_mib"]:
-            print("  growth (passages stored, store MiB, RSS MiB): "
-                  + ", ".join(f"({m:,}, {s:,}, {r:,})" for m, s, r in res["growth"]))
+            print(
+                "  growth (passages stored, store MiB, RSS MiB): "
+                + ", ".join(f"({m:,}, {s:,}, {r:,})" for m, s, r in res["growth"])
+            )
             print(f"  -> uncapped, {args.n:,} passages would keep {res['per_entry_mib'] * args.n / 1024:,.1f} GiB")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 

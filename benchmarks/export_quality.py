@@ -43,8 +43,9 @@ def quantize_dynamic(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().setLevel(logging.ERROR)
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Gather"])
+    quantize_dynamic(
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gather"]
+    )
 
 
 def paired_interval(diff: np.ndarray, samples: int = 1000, seed: int = 42) -> tuple[float, float]:
@@ -97,15 +98,25 @@ def main() -> None:
     ref_p = model.encode(corpus, prompt=prompts["passage"], normalize_embeddings=True, batch_size=32)
     ref_ranks = pessimistic_ranks(ref_q @ ref_p.T, target)
     print(f"{args.split}: {len(queries)} questions, {len(corpus)} passages; model {args.model}")
-    print(f"{'scheme':<10} {'MRR@10':>7} {'change [95% paired]':>28} {'min cos':>8} {'model.onnx':>11} {'encode s':>9} "
-          f"{'ms/question':>12} {'passages/s':>11}")
-    print(f"{'model':<10} {retrieval_metrics(ref_ranks)['mrr_at_10']:7.4f} {'':>28} {'':>8} {'':>11} "
-          f"{time.perf_counter() - start:9.1f}")
+    print(
+        f"{'scheme':<10} {'MRR@10':>7} {'change [95% paired]':>28} {'min cos':>8} {'model.onnx':>11} {'encode s':>9} "
+        f"{'ms/question':>12} {'passages/s':>11}"
+    )
+    print(
+        f"{'model':<10} {retrieval_metrics(ref_ranks)['mrr_at_10']:7.4f} {'':>28} {'':>8} {'':>11} "
+        f"{time.perf_counter() - start:9.1f}"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="export_quality-"))
     try:
         fp32 = tmp / "fp32"
-        build.build(load_model(args.model, args.max_seq_length), fp32, texts, build.ExportOptions(quantize="fp32"),
-                    prompts, "benchmark")
+        build.build(
+            load_model(args.model, args.max_seq_length),
+            fp32,
+            texts,
+            build.ExportOptions(quantize="fp32"),
+            prompts,
+            "benchmark",
+        )
         for scheme in args.schemes.split(","):
             out = tmp / scheme
             if scheme != "fp32":
@@ -120,9 +131,11 @@ def main() -> None:
             low, high = paired_interval(diff)
             change = f"{diff.mean():+.4f} [{low:+.4f}, {high:+.4f}]"
             ms, per_second = latency(OnnxEncoder(out, threads=args.threads), queries[:50], corpus[:24])
-            print(f"{scheme:<10} {retrieval_metrics(ranks)['mrr_at_10']:7.4f} {change:>28} "
-                  f"{float((q * ref_q).sum(axis=1).min()):8.4f} {(out / 'model.onnx').stat().st_size / 1e6:9.1f}MB "
-                  f"{seconds:9.1f} {ms:12.1f} {per_second:11.1f}")
+            print(
+                f"{scheme:<10} {retrieval_metrics(ranks)['mrr_at_10']:7.4f} {change:>28} "
+                f"{float((q * ref_q).sum(axis=1).min()):8.4f} {(out / 'model.onnx').stat().st_size / 1e6:9.1f}MB "
+                f"{seconds:9.1f} {ms:12.1f} {per_second:11.1f}"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

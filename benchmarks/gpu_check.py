@@ -45,8 +45,15 @@ def prepare_workspace(root: Path, pairs: int) -> tuple[Path, dict]:
     shutil.copytree(REPO / "data/raw/sample", work / "data/raw/sample")
     shutil.copy(REPO / "params.yaml", work / "params.yaml")
     env = {**os.environ, "PYTHONPATH": str(work / "src"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    edit(work, prepare__num_samples=pairs, train__evals_per_epoch=1, train__epochs=1, train__warmup_ratio=0.1,
-         train__warmup_steps=None, evaluate__bootstrap_samples=0)
+    edit(
+        work,
+        prepare__num_samples=pairs,
+        train__evals_per_epoch=1,
+        train__epochs=1,
+        train__warmup_ratio=0.1,
+        train__warmup_steps=None,
+        evaluate__bootstrap_samples=0,
+    )
     for stage in ("ingest", "prepare", "split"):
         proc = run([sys.executable, "-m", "banglasim", stage], work, env)
         if proc.returncode:
@@ -64,8 +71,14 @@ def edit(work: Path, **changes) -> None:
 
 def case(work: Path, env: dict, model: str, max_len: int, cache: bool, precision: str, processes: int) -> dict:
     """One train-stage run; pass = exit 0, finite metrics, a published model."""
-    edit(work, model__name=model, model__max_seq_length=max_len, train__cache_frozen=cache,
-         train__precision=precision, train__processes=processes)
+    edit(
+        work,
+        model__name=model,
+        model__max_seq_length=max_len,
+        train__cache_frozen=cache,
+        train__precision=precision,
+        train__processes=processes,
+    )
     shutil.rmtree(work / ".checkpoints", ignore_errors=True)
     shutil.rmtree(work / "models/model", ignore_errors=True)
     for stage in ("base-model", "mine"):
@@ -81,9 +94,14 @@ def case(work: Path, env: dict, model: str, max_len: int, cache: bool, precision
     live = json.loads((work / "dvclive/metrics.json").read_text())
     finite = all(math.isfinite(v) for v in live.values() if isinstance(v, (int, float)))
     steps = json.loads((work / "metrics/train.json").read_text())["total_steps"]
-    return {"ok": finite and (work / "models/model/model.safetensors").exists(), "why": "" if finite else "NaN metric",
-            "steps_per_s": steps / record["wall_seconds"], "precision": record["precision"], "wall": wall,
-            "cache": record["frozen_cache"] is not None}
+    return {
+        "ok": finite and (work / "models/model/model.safetensors").exists(),
+        "why": "" if finite else "NaN metric",
+        "steps_per_s": steps / record["wall_seconds"],
+        "precision": record["precision"],
+        "wall": wall,
+        "cache": record["frozen_cache"] is not None,
+    }
 
 
 def main() -> int:
@@ -94,14 +112,17 @@ def main() -> int:
 
     gpus = torch.cuda.device_count()
     precisions = (["bf16"] if gpus and torch.cuda.is_bf16_supported() else []) + ["fp16"] if gpus else ["fp32"]
-    print(f"device: {torch.cuda.get_device_name(0) if gpus else 'CPU only'} ({gpus} GPU(s)); "
-          f"torch {torch.__version__}; precisions: {', '.join(precisions)}")
+    print(
+        f"device: {torch.cuda.get_device_name(0) if gpus else 'CPU only'} ({gpus} GPU(s)); "
+        f"torch {torch.__version__}; precisions: {', '.join(precisions)}"
+    )
     root = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:
         work, env = prepare_workspace(root, args.pairs)
         models = [("tiny", str(tiny_model(root / "tiny")), 64), ("all-MiniLM-L6-v2", "all-MiniLM-L6-v2", 256)]
-        cases = [(label, name, n, cache, p, 1) for label, name, n in models for cache in (True, False)
-                 for p in precisions]
+        cases = [
+            (label, name, n, cache, p, 1) for label, name, n in models for cache in (True, False) for p in precisions
+        ]
         if gpus >= 2:
             cases += [(label, name, n, True, precisions[0], 2) for label, name, n in models]
         failed = 0
@@ -110,8 +131,10 @@ def main() -> int:
             failed += not result["ok"]
             what = f"{label:17s} cache {'on ' if cache else 'off'} {precision:4s} x{processes}"
             if result["ok"]:
-                print(f"PASS  {what}  {result['steps_per_s']:.2f} steps/s ({result['wall']:.0f} s with start-up)",
-                      flush=True)
+                print(
+                    f"PASS  {what}  {result['steps_per_s']:.2f} steps/s ({result['wall']:.0f} s with start-up)",
+                    flush=True,
+                )
             else:
                 print(f"FAIL  {what}  {result['why']}", flush=True)
         print(f"{len(cases) - failed} of {len(cases)} cases passed")

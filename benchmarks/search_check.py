@@ -32,8 +32,10 @@ def main() -> None:
         found += bool(ranks)
         print(f"{'hit ' if ranks else 'miss'}  rank {ranks[0] if ranks else '>' + str(args.top_k):>3}  {row['query']}")
     corpus = sum(1 for line in Path("data/prepared/passages.jsonl").read_text(encoding="utf-8").splitlines() if line)
-    print(f"right passage in the top {args.top_k} for {found} of the first {len(questions)} validation questions "
-          f"(searching all {corpus} prepared passages, model {args.model})")
+    print(
+        f"right passage in the top {args.top_k} for {found} of the first {len(questions)} validation questions "
+        f"(searching all {corpus} prepared passages, model {args.model})"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def load_pairs(n_train: int, n_val: int, seed: int = 42) -> tuple[str, list[dict
             break
         chosen += by_passage[pid]
     train, val, _ = split_examples(chosen, n_val / len(chosen), n_val / len(chosen), seed, "passage")
-    train_rows = [{"anchor": ex["query"], "positive": passages[ex["passage_id"]], "passage_id": ex["passage_id"]}
-                  for ex in train[:n_train]]
+    train_rows = [
+        {"anchor": ex["query"], "positive": passages[ex["passage_id"]], "passage_id": ex["passage_id"]}
+        for ex in train[:n_train]
+    ]
     return str(root), train_rows, scored_pairs(val, passages, 1, seed)
 
 
@@ -135,8 +137,11 @@ def main() -> None:
     base = Path(make_bert_base(tmp)) if args.bert_base else tmp / "base"
     if not args.bert_base:
         materialise(args.model, base)
-    params = replace(params, model=replace(params.model, name=str(base)),
-                     train=replace(params.train, precision=args.precision, hard_negatives=0))
+    params = replace(
+        params,
+        model=replace(params.model, name=str(base)),
+        train=replace(params.train, precision=args.precision, hard_negatives=0),
+    )
     mp, tp = params.model, params.train
     n_train = args.steps * tp.batch_size
     data_root, train_rows, val_rows = load_pairs(n_train, max(20, n_train // 9))  # 90/10, as the reference
@@ -144,11 +149,15 @@ def main() -> None:
     n_pairs = len(train_rows)
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if cuda else f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"data: {n_pairs} train pairs ({len({r['positive'] for r in train_rows})} passages), "
-          f"{len(val_rows)} validation pairs, from {data_root}")
-    print(f"config: model={'BERT-base (random)' if args.bert_base else args.model} max_seq_length="
-          f"{mp.max_seq_length} trainable_layers={mp.trainable_layers} batch={tp.batch_size} "
-          f"steps={args.steps}, evaluations at 0, N/2, N")
+    print(
+        f"data: {n_pairs} train pairs ({len({r['positive'] for r in train_rows})} passages), "
+        f"{len(val_rows)} validation pairs, from {data_root}"
+    )
+    print(
+        f"config: model={'BERT-base (random)' if args.bert_base else args.model} max_seq_length="
+        f"{mp.max_seq_length} trainable_layers={mp.trainable_layers} batch={tp.batch_size} "
+        f"steps={args.steps}, evaluations at 0, N/2, N"
+    )
     print(f"device: {device}; torch {torch.__version__}")
 
     # 1. Plain SentenceTransformerTrainer: same frozen layers, prompts and schedule, the library's evaluator.
@@ -156,21 +165,37 @@ def main() -> None:
     freeze_all_but_last(plain_model, mp.trainable_layers)
     prompts = resolve_prompts(plain_model, mp.query_prompt, mp.passage_prompt)
     plain_precision = resolve_precision(tp.precision)  # both trainers at one precision: the ratio is the method's
-    plain_eval = timed(EmbeddingSimilarityEvaluator)(*val, batch_size=64, main_similarity="cosine", name="val",
-                                                      write_csv=False)
+    plain_eval = timed(EmbeddingSimilarityEvaluator)(
+        *val, batch_size=64, main_similarity="cosine", name="val", write_csv=False
+    )
     column_prompts = {c: prompts[side] for c, side in (("anchor", "query"), ("positive", "passage")) if prompts[side]}
     warmup = tp.warmup_steps if tp.warmup_steps is not None else tp.warmup_ratio
     plain = SentenceTransformerTrainer(
         model=plain_model,
         args=SentenceTransformerTrainingArguments(
-            output_dir=str(tmp / "plain"), num_train_epochs=1, per_device_train_batch_size=tp.batch_size,
-            learning_rate=tp.learning_rate, warmup_steps=warmup, seed=tp.seed, prompts=column_prompts or None,
-            data_seed=tp.seed, bf16=plain_precision == "bf16", fp16=plain_precision == "fp16",
-            batch_sampler=SAMPLERS[tp.batch_sampler], eval_on_start=True, save_strategy="no", eval_strategy="no",
-            logging_strategy="no", report_to="none", disable_tqdm=True),
+            output_dir=str(tmp / "plain"),
+            num_train_epochs=1,
+            per_device_train_batch_size=tp.batch_size,
+            learning_rate=tp.learning_rate,
+            warmup_steps=warmup,
+            seed=tp.seed,
+            prompts=column_prompts or None,
+            data_seed=tp.seed,
+            bf16=plain_precision == "bf16",
+            fp16=plain_precision == "fp16",
+            batch_sampler=SAMPLERS[tp.batch_sampler],
+            eval_on_start=True,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+        ),
         train_dataset=Dataset.from_list([{"anchor": r["anchor"], "positive": r["positive"]} for r in train_rows]),
-        loss=MultipleNegativesRankingLoss(plain_model), evaluator=plain_eval,
-        callbacks=[EvalSchedule(tp.evals_per_epoch, save=False)])
+        loss=MultipleNegativesRankingLoss(plain_model),
+        evaluator=plain_eval,
+        callbacks=[EvalSchedule(tp.evals_per_epoch, save=False)],
+    )
     plain_s = timed_train(plain)
     plain_score = final_score(plain)
     del plain, plain_model
@@ -178,8 +203,9 @@ def main() -> None:
     # 2. The project's train stage code: frozen-prefix cache, deduplicating evaluator, precision from params.
     targs = training_arguments(tp, tmp / "project", resolve_precision(tp.precision))
     targs.save_strategy = "no"
-    trainer, _ = build_trainer(params, targs, train_rows, val_rows, base,
-                               [EvalSchedule(tp.evals_per_epoch, save=False)])
+    trainer, _ = build_trainer(
+        params, targs, train_rows, val_rows, base, [EvalSchedule(tp.evals_per_epoch, save=False)]
+    )
     trainer.evaluator.__class__ = timed(PairSimilarityEvaluator)
     project_eval = trainer.evaluator
     cache = install_cache(trainer.model, tp, mp.trainable_layers, train_rows)
@@ -189,14 +215,18 @@ def main() -> None:
     steps = trainer.state.global_step
 
     def line(name: str, seconds: float, eval_seconds: float, score: float) -> str:
-        return (f"{name}: {n_pairs / seconds:6.2f} pairs/s ({seconds:6.1f} s: "
-                f"{seconds - eval_seconds:6.1f} s training, "
-                f"{eval_seconds:5.1f} s evaluating; {(seconds - eval_seconds) / steps:5.2f} s/step training only)  "
-                f"final eval score {score:.4f}")
+        return (
+            f"{name}: {n_pairs / seconds:6.2f} pairs/s ({seconds:6.1f} s: "
+            f"{seconds - eval_seconds:6.1f} s training, "
+            f"{eval_seconds:5.1f} s evaluating; {(seconds - eval_seconds) / steps:5.2f} s/step training only)  "
+            f"final eval score {score:.4f}"
+        )
 
     print(line(f"plain Trainer   ({plain_precision})", plain_s, plain_eval.seconds, plain_score))
-    print(line(f"project trainer ({resolve_precision(tp.precision)})", project_s, project_eval.seconds,
-               project_score) + f"  [{hits}]")
+    print(
+        line(f"project trainer ({resolve_precision(tp.precision)})", project_s, project_eval.seconds, project_score)
+        + f"  [{hits}]"
+    )
     print(f"ratio (project / plain, pairs/s, train stage with its evaluations): {plain_s / project_s:.2f}x")
     print(f"ratio (training loop only): {(plain_s - plain_eval.seconds) / (project_s - project_eval.seconds):.2f}x")
     print(f"eval score difference (project - plain): {project_score - plain_score:+.4f}")

@@ -14,9 +14,11 @@ from banglasim.stages import STAGES
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=str(EXPORT_DIR),
-                        help=f"the export (default: {EXPORT_DIR}) or a Sentence Transformers folder "
-                             "(models/model: slow)")
+    parser.add_argument(
+        "--model",
+        default=str(EXPORT_DIR),
+        help=f"the export (default: {EXPORT_DIR}) or a Sentence Transformers folder (models/model: slow)",
+    )
     parser.add_argument("--index", default=str(INDEX_DIR), help=f"the export's index (default: {INDEX_DIR})")
     parser.add_argument("--corpus", default=None, help="folder of QA files to search instead (embedded once, cached)")
     parser.add_argument("--cache-dir", default=str(SEARCH_CACHE_DIR), help="where --corpus embeddings are cached")
@@ -33,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="find the passages that answer a Bengali question (or a file of them)")
     search.add_argument("question", nargs="?", help="the question; '-' reads it from standard input")
     search.add_argument("--question-file", default=None, help="read the question from this file instead")
-    search.add_argument("--batch", default=None, metavar="FILE",
-                        help="one question per line ('-': standard input) -> one JSON line per question, in order")
+    search.add_argument(
+        "--batch",
+        default=None,
+        metavar="FILE",
+        help="one question per line ('-': standard input) -> one JSON line per question, in order",
+    )
     search.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     search.add_argument("--top-k", type=int, default=5)
     add_model_options(search)

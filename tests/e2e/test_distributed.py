@@ -29,8 +29,12 @@ def test_two_process_training_logs_once(repo: Path) -> None:
     n = train["total_steps"]
     evals = [0, -(-n // 2), n]  # step 0, the half epoch (rounded up), the end
     assert train["eval_steps"] == evals
-    for name, want in (("eval_score", evals), ("avg_cosine", evals), ("val_mrr_at_10", evals),
-                       ("train_loss", evals[1:])):
+    for name, want in (
+        ("eval_score", evals),
+        ("avg_cosine", evals),
+        ("val_mrr_at_10", evals),
+        ("train_loss", evals[1:]),
+    ):
         steps = [int(r["step"]) for r in read_tsv(repo / f"dvclive/plots/metrics/{name}.tsv")]
         assert steps == want, f"{name}: steps {steps}, expected each of {want} once"
 

@@ -23,8 +23,13 @@ def experiments_by_rate(repo) -> dict[float, dict]:
         for exp in rev.get("experiments") or []:
             for r in exp.get("revs", []):
                 data = r.get("data") or {}
-                lr = (data.get("params") or {}).get("params.yaml", {}).get("data", {}).get("train", {}).get(
-                    "learning_rate")
+                lr = (
+                    (data.get("params") or {})
+                    .get("params.yaml", {})
+                    .get("data", {})
+                    .get("train", {})
+                    .get("learning_rate")
+                )
                 if lr is not None and data.get("metrics"):
                     found[float(lr)] = {"name": r.get("name"), "data": data}
     return found

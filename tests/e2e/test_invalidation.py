@@ -34,10 +34,14 @@ def touch_evaluation_code(repo: Path) -> None:
 
 
 CHANGES = {
-    "evaluate.bootstrap_samples": (lambda repo: edit_params(repo, evaluate__bootstrap_samples=60),
-                                   {"check_params", "evaluate"}),
-    "train.learning_rate": (lambda repo: edit_params(repo, train__learning_rate=2e-3),
-                            {"check_params", "train", "evaluate"}),
+    "evaluate.bootstrap_samples": (
+        lambda repo: edit_params(repo, evaluate__bootstrap_samples=60),
+        {"check_params", "evaluate"},
+    ),
+    "train.learning_rate": (
+        lambda repo: edit_params(repo, train__learning_rate=2e-3),
+        {"check_params", "train", "evaluate"},
+    ),
     "src/banglasim/evaluation": (touch_evaluation_code, {"train", "evaluate"}),
     "index.nprobe": (lambda repo: edit_params(repo, index__nprobe=32), {"check_params", "index"}),
 }
@@ -61,12 +65,14 @@ def test_a_change_reruns_only_the_stages_that_use_it(repo, change):
 def output_hashes(repo: Path) -> dict[str, bytes]:
     """Bytes of every output file of the pipeline (models, data, metrics, DVCLive, reports)."""
     roots = ["models", "data/sources", "data/prepared", "data/splits", "metrics", "dvclive", "reports"]
-    return {str(p.relative_to(repo)): p.read_bytes() for r in roots for p in sorted((repo / r).rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(repo)): p.read_bytes() for r in roots for p in sorted((repo / r).rglob("*")) if p.is_file()
+    }
 
 
-@pytest.mark.parametrize("section,key,value", [("train", "learning_rate", -1e-5), ("train", "epochs", 0),
-                                               ("split", "val_fraction", 1.5)])
+@pytest.mark.parametrize(
+    "section,key,value", [("train", "learning_rate", -1e-5), ("train", "epochs", 0), ("split", "val_fraction", 1.5)]
+)
 def test_a_bad_param_stops_dvc_repro_before_any_output_is_touched(repo, section, key, value):
     before = output_hashes(repo)
     edit_params(repo, **{f"{section}__{key}": value})
@@ -76,8 +82,9 @@ def test_a_bad_param_stops_dvc_repro_before_any_output_is_touched(repo, section,
     ran = re.findall(r"Running stage '([\w@-]+)'", proc.stdout)
     assert ran == ["check_params"], ran
     after = output_hashes(repo)
-    assert {k: v for k, v in after.items() if k != "reports/params_check.txt"} == \
-        {k: v for k, v in before.items() if k != "reports/params_check.txt"}
+    assert {k: v for k, v in after.items() if k != "reports/params_check.txt"} == {
+        k: v for k, v in before.items() if k != "reports/params_check.txt"
+    }
     git("checkout", "--", "params.yaml", cwd=repo)
     proc = dvc("repro", cwd=repo)  # the check passes again; its output is the same text: nothing else reruns
     assert re.findall(r"Running stage '([\w@-]+)'", proc.stdout) == ["check_params"]

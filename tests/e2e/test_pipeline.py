@@ -16,8 +16,18 @@ from repo_helpers import banglasim, dvc, git, read_tsv
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ("check_params", "ingest@D2", "ingest@D3", "ingest@D4", "prepare", "split", "train", "export", "evaluate",
-          "index")
+STAGES = (
+    "check_params",
+    "ingest@D2",
+    "ingest@D3",
+    "ingest@D4",
+    "prepare",
+    "split",
+    "train",
+    "export",
+    "evaluate",
+    "index",
+)
 SERIES = ("eval_score", "avg_cosine", "val_mrr_at_10", "train_loss")
 LIVE = Path("dvclive/plots/metrics")
 
@@ -34,8 +44,12 @@ def test_train_prints_readable_progress_not_raw_dicts(reproduced):
     progress = re.findall(r"^train: step (\d+)/(\d+) \(\d+%\)  loss [\d.]+  \[\S+ elapsed, ETA \S+\]$", out, re.M)
     assert progress and all(int(total) == n for _, total in progress)
     assert len(progress) <= 11, "about one line every 10% of the steps"
-    evals = re.findall(r"^step (\d+)/\d+ \(epoch [\d.]+\)  eval_score -?[\d.]+  avg_cosine -?[\d.]+  "
-                       r"val_mrr@10 [\d.]+(?:  train_loss [\d.]+)?  \[\S+\]$", out, re.M)
+    evals = re.findall(
+        r"^step (\d+)/\d+ \(epoch [\d.]+\)  eval_score -?[\d.]+  avg_cosine -?[\d.]+  "
+        r"val_mrr@10 [\d.]+(?:  train_loss [\d.]+)?  \[\S+\]$",
+        out,
+        re.M,
+    )
     assert [int(s) for s in evals] == json.loads((repo / "metrics/train.json").read_text())["eval_steps"]
     assert "\r" not in out, "no carriage returns in a log"
     for noise in ("{'", "eval_samples_per_second", "Computing widget examples", "train_runtime"):
@@ -66,8 +80,13 @@ def test_lock_lists_every_stage_with_hashed_outs(reproduced):
         for out in outs:
             assert re.fullmatch(r"[0-9a-f]{32}(\.dir)?", out.get("md5", "")), (stage, out)
     train_outs = {o["path"] for o in lock["stages"]["train"]["outs"]}
-    assert {"models/model", "dvclive/plots", "dvclive/params.yaml", "dvclive/metrics.json",
-            "metrics/train.json"} <= train_outs
+    assert {
+        "models/model",
+        "dvclive/plots",
+        "dvclive/params.yaml",
+        "dvclive/metrics.json",
+        "metrics/train.json",
+    } <= train_outs
 
 
 def test_published_model_loads_and_encodes(reproduced):
@@ -78,8 +97,11 @@ def test_published_model_loads_and_encodes(reproduced):
     emb = model.encode(["পদ্মা নদী কোথায়?", "ঢাকা বাংলাদেশের রাজধানী"])
     assert emb.shape == (2, 32)
     selection = json.loads((repo / "models/model/selection.json").read_text())
-    assert selection == {"run": json.loads((repo / "metrics/train.json").read_text())["run"],
-                         "step": total_steps(repo), "select": "last"}
+    assert selection == {
+        "run": json.loads((repo / "metrics/train.json").read_text())["run"],
+        "step": total_steps(repo),
+        "select": "last",
+    }
 
 
 def test_repro_ends_with_a_ready_index_that_search_reads(reproduced):

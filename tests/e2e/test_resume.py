@@ -33,8 +33,11 @@ def evals_per_epoch(repo: Path) -> int:
 
 
 def run_outputs(repo: Path) -> dict[str, bytes]:
-    files = ["dvclive/metrics.json", "models/model/model.safetensors",
-             *(f"{LIVE}/{name}.tsv" for name in ("eval_score", "avg_cosine", "train_loss"))]
+    files = [
+        "dvclive/metrics.json",
+        "models/model/model.safetensors",
+        *(f"{LIVE}/{name}.tsv" for name in ("eval_score", "avg_cosine", "train_loss")),
+    ]
     out = {}
     for name in files:
         data = (repo / name).read_bytes()
@@ -65,8 +68,12 @@ def assert_complete_series(repo: Path) -> None:
     total, per_epoch = total_steps(repo), evals_per_epoch(repo)
     expected = [0, *eval_steps(total, 1, per_epoch)]
     assert len(expected) == per_epoch + 1
-    for name, want in (("eval_score", expected), ("avg_cosine", expected), ("val_mrr_at_10", expected),
-                       ("train_loss", expected[1:])):
+    for name, want in (
+        ("eval_score", expected),
+        ("avg_cosine", expected),
+        ("val_mrr_at_10", expected),
+        ("train_loss", expected[1:]),
+    ):
         rows = read_tsv(repo / LIVE / f"{name}.tsv")
         steps = [int(r["step"]) for r in rows]
         assert steps == want, f"{name}: steps {steps}, expected {want}"
@@ -164,10 +171,12 @@ def test_a_finished_run_is_trained_afresh_with_identical_results(reproduced, rep
 
 def run_of_each_output(repo: Path) -> dict[str, str]:
     """The run key each train output says it came from."""
-    return {"models/model": json.loads((repo / "models/model/selection.json").read_text())["run"],
-            "dvclive": yaml.safe_load((repo / "dvclive/params.yaml").read_text())["run"],
-            "metrics/train.json": json.loads((repo / "metrics/train.json").read_text())["run"],
-            "reports/run_record.json": json.loads((repo / "reports/run_record.json").read_text())["run"]}
+    return {
+        "models/model": json.loads((repo / "models/model/selection.json").read_text())["run"],
+        "dvclive": yaml.safe_load((repo / "dvclive/params.yaml").read_text())["run"],
+        "metrics/train.json": json.loads((repo / "metrics/train.json").read_text())["run"],
+        "reports/run_record.json": json.loads((repo / "reports/run_record.json").read_text())["run"],
+    }
 
 
 KILL_PHASES = (("train-step", 12), ("checkpoint", 2), ("publish", 6))  # (point, highest count drawn)

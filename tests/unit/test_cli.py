@@ -46,7 +46,13 @@ def test_an_unknown_command_is_a_usage_error(capsys):
 
 def test_python_dash_m_banglasim_is_the_entry_point():
     """`python -m banglasim --help` in a fresh interpreter (the entry dvc.yaml uses)."""
-    proc = subprocess.run([sys.executable, "-m", "banglasim", "--help"], cwd=REPO_ROOT, env=tool_env(REPO_ROOT),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "banglasim", "--help"],
+        cwd=REPO_ROOT,
+        env=tool_env(REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "usage: banglasim" in proc.stdout and "check-params" in proc.stdout

@@ -25,11 +25,14 @@ class _Yaml12FloatLoader(yaml.SafeLoader):
 
 _Yaml12FloatLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                 |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
                 |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
                 |[-+]?\.(?:inf|Inf|INF)
-                |\.(?:nan|NaN|NAN))$""", re.X),
+                |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
     list("-+0123456789."),
 )
 
@@ -49,8 +52,9 @@ def _int(lo: int | None = None, hi: int | None = None) -> tuple[Check, str]:
 
 def _float_range(lo: float, hi: float) -> tuple[Check, str]:
     """lo <= v < hi."""
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v < hi), \
-        f"a number from {lo} up to (not including) {hi}"
+    return (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v < hi
+    ), f"a number from {lo} up to (not including) {hi}"
 
 
 def _float_open(lo: float, hi: float | None = None) -> tuple[Check, str]:
@@ -77,7 +81,7 @@ def _bool() -> tuple[Check, str]:
 
 
 def _prompt() -> tuple[Check, str]:
-    return (lambda v: v is None or isinstance(v, str)), "a string (\"\" for none) or null (the base model's own)"
+    return (lambda v: v is None or isinstance(v, str)), 'a string ("" for none) or null (the base model\'s own)'
 
 
 def _nonempty_str() -> tuple[Check, str]:
@@ -89,10 +93,17 @@ SOURCE_NAME = re.compile(r"^\w[\w-]*$")  # a DVC stage-name key: ingest@NAME
 
 def _source_map() -> tuple[Check, str]:
     return (
-        lambda v: isinstance(v, dict) and len(v) > 0
-        and all(isinstance(k, str) and SOURCE_NAME.match(k) and isinstance(f, str) and f.strip() for k, f in v.items())
-    ), ("a non-empty mapping of source names (letters, digits, '_' and '-', no spaces) to folder paths, "
-        "e.g. {D2: data/raw/D2/BanQA/data}")
+        lambda v: (
+            isinstance(v, dict)
+            and len(v) > 0
+            and all(
+                isinstance(k, str) and SOURCE_NAME.match(k) and isinstance(f, str) and f.strip() for k, f in v.items()
+            )
+        )
+    ), (
+        "a non-empty mapping of source names (letters, digits, '_' and '-', no spaces) to folder paths, "
+        "e.g. {D2: data/raw/D2/BanQA/data}"
+    )
 
 
 def param(check: tuple[Check, str]) -> Any:
@@ -210,10 +221,17 @@ class Params:
         return {name: asdict(value) for name, value in vars(self).items() if value is not None}
 
 
-SECTIONS = {"data": DataParams, "prepare": PrepareParams, "split": SplitParams, "mine": MineParams,
-            "model": ModelParams, "train": TrainParams, "evaluate": EvaluateParams,
-            "export": ExportParams,
-            "index": IndexParams}
+SECTIONS = {
+    "data": DataParams,
+    "prepare": PrepareParams,
+    "split": SplitParams,
+    "mine": MineParams,
+    "model": ModelParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+    "export": ExportParams,
+    "index": IndexParams,
+}
 # old spellings of values, refused with the new one named: (section, param) -> {old: new}
 RENAMED_VALUES = {("train", "batch_sampler"): {"batch_sampler": "plain"}}
 
@@ -226,8 +244,10 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] | None
     if sections is None:
         unknown = sorted(set(raw) - set(SECTIONS), key=str)
         if unknown:
-            raise UserError(f"{path}: unknown section(s) {', '.join(map(str, unknown))}",
-                            fix=f"the sections are {', '.join(SECTIONS)}; remove or rename the others")
+            raise UserError(
+                f"{path}: unknown section(s) {', '.join(map(str, unknown))}",
+                fix=f"the sections are {', '.join(SECTIONS)}; remove or rename the others",
+            )
     loaded = {section: read_section(raw, section, path) for section in wanted}
     for value in loaded.values():
         for message in getattr(value, "problems", list)():
@@ -264,8 +284,10 @@ def read_section(raw: dict, section: str, path: Path | str = PARAMS_FILE) -> Any
         value = values[f.name]
         renamed = RENAMED_VALUES.get((section, f.name), {})
         if isinstance(value, str) and value in renamed:
-            raise UserError(f"{path}: param {section}.{f.name} = {value!r} was renamed",
-                            fix=f"write {section}.{f.name}: {renamed[value]}")
+            raise UserError(
+                f"{path}: param {section}.{f.name} = {value!r} was renamed",
+                fix=f"write {section}.{f.name}: {renamed[value]}",
+            )
         if not check(value):
             raise UserError(f"{path}: param {section}.{f.name} = {value!r} is invalid; it must be {allowed}")
     names = [f.name for f in fields(cls)]

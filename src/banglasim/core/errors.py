@@ -76,9 +76,11 @@ def saving(target: str | Path, what: str, needed_bytes: int | None = None) -> It
         need = f", about {needed_bytes / 1e6:,.1f} MB needed" if needed_bytes else ""
         detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         reason = "the disk is full" if kind == "disk full" else f"{type(exc).__name__}: {detail}"
-        raise UserError(f"{target}: saving {what} failed ({reason}); {free or 'free space unknown'} there{need}",
-                        fix="free disk space (or move the repository to a larger disk), then rerun: nothing "
-                            "half-written is used, and training resumes from its last complete checkpoint") from None
+        raise UserError(
+            f"{target}: saving {what} failed ({reason}); {free or 'free space unknown'} there{need}",
+            fix="free disk space (or move the repository to a larger disk), then rerun: nothing "
+            "half-written is used, and training resumes from its last complete checkpoint",
+        ) from None
 
 
 def os_error(exc: OSError) -> UserError:
@@ -91,7 +93,7 @@ def os_error(exc: OSError) -> UserError:
         errno.ENOSPC: "free some disk space (or point the outputs at a larger disk), then rerun",
         errno.EDQUOT: "free some disk space within your quota, then rerun",
         errno.EACCES: "give yourself access to that file or folder (chmod u+rw, or u+rwx for a folder), "
-                      "or run from a copy you own",
+        "or run from a copy you own",
         errno.EPERM: "give yourself access to that file or folder, or run from a copy you own",
         errno.EROFS: "the file system is read-only: run from a writable copy of the repository",
     }

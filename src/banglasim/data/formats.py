@@ -99,8 +99,9 @@ def _decode(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise FileProblem("unreadable_file", f"cannot be read: {exc.strerror}",
-                          "make it readable for you (chmod u+r), or remove it") from None
+        raise FileProblem(
+            "unreadable_file", f"cannot be read: {exc.strerror}", "make it readable for you (chmod u+r), or remove it"
+        ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -117,8 +118,9 @@ def _parse_json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-    raise FileProblem("malformed_json", f"malformed JSON at {where}",
-                      "fix the JSON syntax (python -m json.tool FILE shows the spot)")
+    raise FileProblem(
+        "malformed_json", f"malformed JSON at {where}", "fix the JSON syntax (python -m json.tool FILE shows the spot)"
+    )
 
 
 def _bad_schema(detail: str) -> FileProblem:
@@ -148,8 +150,13 @@ def _squad_records(doc: Any) -> Iterator[RawRecord]:
                     yield RawRecord(None, context, None, "", title, where, problem="bad_record")
                     continue
                 yield RawRecord(
-                    qa.get("question"), context, _first_answer(qa.get("answers")),
-                    str(qa.get("id", "")), title, where, entry=f"data[{a}].paragraphs[{p}]",
+                    qa.get("question"),
+                    context,
+                    _first_answer(qa.get("answers")),
+                    str(qa.get("id", "")),
+                    title,
+                    where,
+                    entry=f"data[{a}].paragraphs[{p}]",
                 )
 
 
@@ -168,8 +175,12 @@ def _flat_record(row: dict, where: str) -> RawRecord:
         answer = answer.get("text")
     title = row.get("title")
     return RawRecord(
-        row.get("question"), passage, answer if isinstance(answer, str) and answer.strip() else None,
-        str(row.get("id", "")), title if isinstance(title, str) else "", where,
+        row.get("question"),
+        passage,
+        answer if isinstance(answer, str) and answer.strip() else None,
+        str(row.get("id", "")),
+        title if isinstance(title, str) else "",
+        where,
     )
 
 
@@ -206,8 +217,15 @@ def _table_records(text: str, delimiter: str) -> Iterator[RawRecord]:
         where = f"{unit} {n}"
         if len(fields) != len(header):
             row_id = fields[header.index("id")] if "id" in header and header.index("id") < len(fields) else ""
-            yield RawRecord(None, None, None, row_id, "",
-                            f"{where} ({len(header)} columns, {len(fields)} fields)", problem="wrong_field_count")
+            yield RawRecord(
+                None,
+                None,
+                None,
+                row_id,
+                "",
+                f"{where} ({len(header)} columns, {len(fields)} fields)",
+                problem="wrong_field_count",
+            )
             continue
         yield _flat_record(dict(zip(header, fields)), where)
 
@@ -222,9 +240,12 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
                 n += 1
                 yield n, row
     except csv.Error as exc:
-        raise FileProblem("malformed_table", f"unreadable table near row {n + 1}: {exc}",
-                          'fix the quoting: a field holding a comma, a quote or a line break is quoted ("..."), '
-                          'with each quote inside doubled ("")') from None
+        raise FileProblem(
+            "malformed_table",
+            f"unreadable table near row {n + 1}: {exc}",
+            'fix the quoting: a field holding a comma, a quote or a line break is quoted ("..."), '
+            'with each quote inside doubled ("")',
+        ) from None
 
 
 def _tsv_rows(text: str) -> Iterator[tuple[int, list[str]]]:

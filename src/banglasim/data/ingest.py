@@ -19,15 +19,19 @@ def run(params_path: str, name: str | None = None) -> None:
     params = load_params(params_path, ("data", "prepare"))
     sources, cfg = params.data.sources, params.prepare
     if name is not None and name not in sources:
-        raise UserError(f"{params_path}: data.sources has no source named '{name}'",
-                        fix=f"known sources: {', '.join(sources)}")
+        raise UserError(
+            f"{params_path}: data.sources has no source named '{name}'", fix=f"known sources: {', '.join(sources)}"
+        )
     labels = [name] if name is not None else list(sources)
-    read = {label: read_source(sources[label], label, cfg.on_error, cfg.max_passage_chars, params_path)
-            for label in labels}  # every source read and checked before any is written
+    read = {
+        label: read_source(sources[label], label, cfg.on_error, cfg.max_passage_chars, params_path) for label in labels
+    }  # every source read and checked before any is written
     for label, (records, counts) in read.items():
         records_file, counts_file = source_records_file(label), source_counts_file(label)
         with atomic.atomic_dir(records_file.parent) as out:
             (out / records_file.name).write_text(atomic.jsonl_text(records), encoding="utf-8")
             (out / counts_file.name).write_text(atomic.json_text(counts_dict(counts)), encoding="utf-8")
-        print(f"ingest {label}: {counts.questions} questions, {counts.passages} passage entries from "
-              f"{counts.files_read} file(s) under {sources[label]}")
+        print(
+            f"ingest {label}: {counts.questions} questions, {counts.passages} passage entries from "
+            f"{counts.files_read} file(s) under {sources[label]}"
+        )

@@ -32,7 +32,9 @@ def answer_free(answer: str | None, positive: str, candidates: list[str]) -> lis
     return out
 
 
-def mine(rows: list[dict], n: int, cfg: MineParams, model, prompts: dict[str, str], seed: int) -> tuple[list[dict], dict]:
+def mine(
+    rows: list[dict], n: int, cfg: MineParams, model, prompts: dict[str, str], seed: int
+) -> tuple[list[dict], dict]:
     """Rows with `negatives` (n passages each) added; and the counts."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
@@ -40,14 +42,25 @@ def mine(rows: list[dict], n: int, cfg: MineParams, model, prompts: dict[str, st
     corpus = sorted({r["positive"] for r in rows})
     k = n + EXTRA_CANDIDATES
     if len(corpus) < n + 1:
-        raise UserError(f"train.hard_negatives = {n} needs more than {n} training passages; there are {len(corpus)}",
-                        fix="lower train.hard_negatives")
+        raise UserError(
+            f"train.hard_negatives = {n} needs more than {n} training passages; there are {len(corpus)}",
+            fix="lower train.hard_negatives",
+        )
     pairs = Dataset.from_dict({"anchor": [r["anchor"] for r in rows], "positive": [r["positive"] for r in rows]})
     mined = mine_hard_negatives(
-        pairs, model, corpus=corpus, range_max=max(cfg.range_max, k), relative_margin=cfg.relative_margin,
-        num_negatives=min(k, len(corpus) - 1), sampling_strategy="top", output_format="n-tuple",
-        query_prompt=prompts["query"] or None, corpus_prompt=prompts["passage"] or None,
-        batch_size=cfg.batch_size, verbose=False)
+        pairs,
+        model,
+        corpus=corpus,
+        range_max=max(cfg.range_max, k),
+        relative_margin=cfg.relative_margin,
+        num_negatives=min(k, len(corpus) - 1),
+        sampling_strategy="top",
+        output_format="n-tuple",
+        query_prompt=prompts["query"] or None,
+        corpus_prompt=prompts["passage"] or None,
+        batch_size=cfg.batch_size,
+        verbose=False,
+    )
     columns = [c for c in mined.column_names if c.startswith("negative")]
     found = {(r["anchor"], r["positive"]): [r[c] for c in columns] for r in mined}
     rng = random.Random(seed)
@@ -61,11 +74,18 @@ def mine(rows: list[dict], n: int, cfg: MineParams, model, prompts: dict[str, st
             pool = answer_free(r.get("answer"), r["positive"], rng.sample(corpus, len(corpus)))
             kept += [p for p in pool if p not in kept][: n - len(kept)]
         if len(kept) < n:
-            raise UserError(f"question {r.get('query_id', '?')}: fewer than {n} training passages lack its answer",
-                            fix="lower train.hard_negatives")
+            raise UserError(
+                f"question {r.get('query_id', '?')}: fewer than {n} training passages lack its answer",
+                fix="lower train.hard_negatives",
+            )
         out.append({**r, "negatives": kept[:n]})
-    counts = {"hard_negatives": n, "questions": len(rows), "mined_in_full": len(rows) - topped_up,
-              "topped_up_with_random": topped_up, "candidates_with_the_answer_dropped": answer_dropped}
+    counts = {
+        "hard_negatives": n,
+        "questions": len(rows),
+        "mined_in_full": len(rows) - topped_up,
+        "topped_up_with_random": topped_up,
+        "candidates_with_the_answer_dropped": answer_dropped,
+    }
     return out, counts
 
 
@@ -84,5 +104,7 @@ def run(params_path: str) -> None:
     with atomic.atomic_dir(MINED_DIR) as tmp:
         (tmp / MINED_TRAIN_FILE.name).write_text(atomic.jsonl_text(out), encoding="utf-8")
     atomic.write_json(MINE_METRICS, counts)
-    print(f"mine: {n} hard negative(s) for each of {len(rows)} questions"
-          + (f" ({counts['topped_up_with_random']} topped up with random passages)" if n else ""))
+    print(
+        f"mine: {n} hard negative(s) for each of {len(rows)} questions"
+        + (f" ({counts['topped_up_with_random']} topped up with random passages)" if n else "")
+    )

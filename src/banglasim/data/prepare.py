@@ -30,8 +30,10 @@ def load_ingested(names: list[str]) -> dict[str, tuple[list[dict], SourceCounts]
     for name in names:
         counts_file = source_counts_file(name)
         if not counts_file.exists():
-            raise UserError(f"{counts_file.parent}: source '{name}' has not been ingested",
-                            fix=f"run `dvc repro` (or python -m banglasim ingest {name})")
+            raise UserError(
+                f"{counts_file.parent}: source '{name}' has not been ingested",
+                fix=f"run `dvc repro` (or python -m banglasim ingest {name})",
+            )
         counts = counts_from_dict(json.loads(counts_file.read_text(encoding="utf-8")))
         out[name] = (atomic.read_jsonl(source_records_file(name)), counts)
     return out
@@ -58,5 +60,7 @@ def run(params_path: str) -> None:
         (out / EXAMPLES_FILE.name).write_text(atomic.jsonl_text(examples), encoding="utf-8")
     atomic.write_json(PREPARE_METRICS, metrics)
     t = metrics["total"]
-    print(f"prepare: {t['questions']} questions, {t['passages']} passage entries -> {t['distinct_passages']} distinct, "
-          f"{t['duplicates_dropped']} duplicates dropped, {len(examples)} examples written to {PREPARED_DIR}/")
+    print(
+        f"prepare: {t['questions']} questions, {t['passages']} passage entries -> {t['distinct_passages']} distinct, "
+        f"{t['duplicates_dropped']} duplicates dropped, {len(examples)} examples written to {PREPARED_DIR}/"
+    )

@@ -26,12 +26,12 @@ RECORD_FIXES = {
     "no_passage": "attach the question to a passage ('context' or 'passage' field)",
     "passage_too_long": "split the passage, or raise prepare.max_passage_chars",
     "bad_text": "remove the lone surrogate escape (\\ud800-\\udfff) from the record's text",
-    "question_not_text": "the question must be a string (quote it in JSON: \"question\": \"...\")",
+    "question_not_text": 'the question must be a string (quote it in JSON: "question": "...")',
     "invisible_question": "the question holds only invisible characters (zero-width space, BOM, ZWJ...): "
-                          "write the question, or remove the record",
+    "write the question, or remove the record",
     "invisible_passage": "the passage holds only invisible characters: give the record its passage text",
     "wrong_field_count": "give the row one field per header column; in TSV a record is one line (no line breaks "
-                         "in a field) and a field holding a tab is quoted; in CSV quote a field holding a comma",
+    "in a field) and a field holding a tab is quoted; in CSV quote a field holding a comma",
 }
 LINK_FIXES = {
     "broken_symlink": "the link points to nothing: fix or remove it",
@@ -127,8 +127,10 @@ class _SourceReader:
             self.fail_or_skip(reason, f"{self.folder}/{rel}: {reason.replace('_', ' ')}", LINK_FIXES[reason])
             c.skipped_files.append(f"{self.label}/{rel}")
         if not data_files:
-            raise UserError(f"source folder '{self.folder}' has no data files (.json, .jsonl, .csv, .tsv)",
-                            fix=f"put the QA files there, or remove data.sources.{self.label}")
+            raise UserError(
+                f"source folder '{self.folder}' has no data files (.json, .jsonl, .csv, .tsv)",
+                fix=f"put the QA files there, or remove data.sources.{self.label}",
+            )
         return data_files
 
     def read_file(self, file: Path) -> None:
@@ -164,20 +166,32 @@ class _SourceReader:
             c.no_answer += 1
         elif rec.answer not in rec.passage:  # verbatim, as a SQuAD span must be
             c.answers_not_found += 1
-        self.records.append({"question": normalize(rec.question), "passage_id": pid, "passage": passage,
-                             "title": normalize(rec.title), "file": rel, "new_entry": new_entry,
-                             "original_id": rec.original_id, "answer": normalize(rec.answer) if rec.answer else None})
+        self.records.append(
+            {
+                "question": normalize(rec.question),
+                "passage_id": pid,
+                "passage": passage,
+                "title": normalize(rec.title),
+                "file": rel,
+                "new_entry": new_entry,
+                "original_id": rec.original_id,
+                "answer": normalize(rec.answer) if rec.answer else None,
+            }
+        )
 
 
-def read_source(folder: str, label: str, on_error: str, max_chars: int,
-                params_path: str = "params.yaml") -> tuple[list[dict], SourceCounts]:
+def read_source(
+    folder: str, label: str, on_error: str, max_chars: int, params_path: str = "params.yaml"
+) -> tuple[list[dict], SourceCounts]:
     """Read, validate and normalise every data file under one source folder: (records in file order, counts).
 
     Raises UserError on the first problem when on_error is 'fail'; counts and skips it when 'skip'.
     """
     if not Path(folder).is_dir():
-        raise UserError(f"{params_path}: param data.sources.{label} = '{folder}' is not an existing folder",
-                        fix="point it at a folder of SQuAD-style JSON, JSON Lines or CSV/TSV files")
+        raise UserError(
+            f"{params_path}: param data.sources.{label} = '{folder}' is not an existing folder",
+            fix="point it at a folder of SQuAD-style JSON, JSON Lines or CSV/TSV files",
+        )
     reader = _SourceReader(folder, label, on_error, max_chars)
     for file in reader.data_files():
         reader.read_file(file)
@@ -201,18 +215,29 @@ def merge_sources(sources: dict[str, tuple[list[dict], SourceCounts]]) -> tuple[
                     merged["sources"] = sorted(set(merged["sources"]) | {label})
                     merged["files"] = sorted(set(merged["files"]) | {rel})
                 else:
-                    passages[pid] = {"passage_id": pid, "text": rec["passage"], "title": rec["title"],
-                                     "sources": [label], "files": [rel]}
+                    passages[pid] = {
+                        "passage_id": pid,
+                        "text": rec["passage"],
+                        "title": rec["title"],
+                        "sources": [label],
+                        "files": [rel],
+                    }
             question = rec["question"]
             if (question, pid) in seen_pairs:
                 c.duplicates_dropped += 1
                 continue
             seen_pairs.add((question, pid))
-            examples.append({
-                "query_id": "q-" + hashlib.sha1(f"{question}\x00{pid}".encode()).hexdigest()[:12],
-                "query": question, "passage_id": pid, "source": label, "file": rel,
-                "original_id": rec["original_id"], "answer": rec["answer"],
-            })
+            examples.append(
+                {
+                    "query_id": "q-" + hashlib.sha1(f"{question}\x00{pid}".encode()).hexdigest()[:12],
+                    "query": question,
+                    "passage_id": pid,
+                    "source": label,
+                    "file": rel,
+                    "original_id": rec["original_id"],
+                    "answer": rec["answer"],
+                }
+            )
     if not examples:
         raise UserError("no usable (question, passage) pair in any source", fix="check data.sources and the counts")
     return passages, examples
@@ -224,21 +249,31 @@ CORPUS_MAX_PASSAGE_CHARS = 10**7  # search --corpus: longer passages are skipped
 def read_corpus(folder: str) -> list[dict]:
     """Passages of one folder in any format prepare reads, bad records skipped (for `search --corpus`)."""
     if not Path(folder).is_dir():
-        raise UserError(f"--corpus '{folder}' is not a folder",
-                        fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)")
+        raise UserError(
+            f"--corpus '{folder}' is not a folder", fix="pass a folder of QA files (.json/.jsonl/.csv/.tsv)"
+        )
     label = Path(folder).resolve().name or "corpus"
     try:
         source = read_source(folder, label, "skip", CORPUS_MAX_PASSAGE_CHARS)
         passages, _ = merge_sources({label: source})
     except UserError as exc:
-        raise UserError(f"--corpus '{folder}' holds no usable passage ({exc.message})",
-                        fix="pass a folder of QA files with questions and their passages") from None
+        raise UserError(
+            f"--corpus '{folder}' holds no usable passage ({exc.message})",
+            fix="pass a folder of QA files with questions and their passages",
+        ) from None
     skipped = source[1].records_skipped
     if skipped:
-        print(f"warning: --corpus '{folder}': {sum(skipped.values())} bad record(s) or file(s) skipped ("
-              + ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) + ")"
-              + (f"; passages over {CORPUS_MAX_PASSAGE_CHARS:,} characters are not searched"
-                 if "passage_too_long" in skipped else ""), file=sys.stderr)
+        print(
+            f"warning: --corpus '{folder}': {sum(skipped.values())} bad record(s) or file(s) skipped ("
+            + ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items()))
+            + ")"
+            + (
+                f"; passages over {CORPUS_MAX_PASSAGE_CHARS:,} characters are not searched"
+                if "passage_too_long" in skipped
+                else ""
+            ),
+            file=sys.stderr,
+        )
     return [passages[pid] for pid in sorted(passages)]
 
 

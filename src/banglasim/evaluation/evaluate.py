@@ -45,9 +45,14 @@ from banglasim.models.loading import load_model, quiet_library_bars
 SPLITS = {"test": TEST_FILE, "validation": VALIDATION_FILE}
 
 
-def score_model(model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
-                prompts: dict[str, str] | None = None, corpus: list[str] | None = None,
-                memo: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+def score_model(
+    model: SentenceTransformer,
+    rows: list[dict],
+    cfg: EvaluateParams,
+    prompts: dict[str, str] | None = None,
+    corpus: list[str] | None = None,
+    memo: dict | None = None,
+) -> tuple[dict, dict[str, np.ndarray]]:
     """All metrics of one model on one split: retrieval against `corpus` (the split's own passages when None)
     and within the split, the reference's pair metrics, intervals, MRR@10 per source; and both rank arrays.
     `memo` keeps the model's embeddings across calls (the corpus is embedded once for both splits)."""
@@ -55,27 +60,39 @@ def score_model(model: SentenceTransformer, rows: list[dict], cfg: EvaluateParam
     qpos = {qid: i for i, qid in enumerate(query_ids)}
     positives = [r for r in rows if r["score"] >= 0.5]
     if [r["query_id"] for r in positives] != query_ids:
-        raise UserError("the split file must hold exactly one positive pair (score 1.0) per question, first",
-                        fix="rerun the split stage (dvc repro split)")
-    evaluator = PairSimilarityEvaluator.from_rows(rows, batch_size=cfg.batch_size, prompts=prompts, corpus=corpus,
-                                                  memo=memo)
+        raise UserError(
+            "the split file must hold exactly one positive pair (score 1.0) per question, first",
+            fix="rerun the split stage (dvc repro split)",
+        )
+    evaluator = PairSimilarityEvaluator.from_rows(
+        rows, batch_size=cfg.batch_size, prompts=prompts, corpus=corpus, memo=memo
+    )
     pair = evaluator.pair_metrics(model)
     ranks = {"corpus": evaluator.ranks, "within_split": evaluator.split_ranks}
     out = {**retrieval_metrics(ranks["corpus"]), **{k: v for k, v in pair.items() if k != "mrr_at_10"}}
     within = retrieval_metrics(ranks["within_split"])
     labels = np.array([float(r["score"]) for r in rows])
     pair_query = np.array([qpos[r["query_id"]] for r in rows])
-    for name, (lo, hi) in bootstrap_ci(ranks["corpus"], pair_query, evaluator.pair_cosines, labels,
-                                       cfg.bootstrap_samples, cfg.seed).items():
+    for name, (lo, hi) in bootstrap_ci(
+        ranks["corpus"], pair_query, evaluator.pair_cosines, labels, cfg.bootstrap_samples, cfg.seed
+    ).items():
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
     if cfg.bootstrap_samples:
         within["mrr_at_10_ci_low"], within["mrr_at_10_ci_high"] = bootstrap_mrr_ci(
-            ranks["within_split"], cfg.bootstrap_samples, cfg.seed)
+            ranks["within_split"], cfg.bootstrap_samples, cfg.seed
+        )
     sources = [r["source"] for r in positives]
-    per_source = {s: retrieval_metrics(ranks["corpus"][[i for i, x in enumerate(sources) if x == s]])["mrr_at_10"]
-                  for s in sorted(set(sources))}
-    return {"metrics": out, "within_split": within, "per_source_mrr_at_10": per_source,
-            "n_passages": len(evaluator.corpus), "n_split_passages": len(evaluator.split_corpus)}, ranks
+    per_source = {
+        s: retrieval_metrics(ranks["corpus"][[i for i, x in enumerate(sources) if x == s]])["mrr_at_10"]
+        for s in sorted(set(sources))
+    }
+    return {
+        "metrics": out,
+        "within_split": within,
+        "per_source_mrr_at_10": per_source,
+        "n_passages": len(evaluator.corpus),
+        "n_split_passages": len(evaluator.split_corpus),
+    }, ranks
 
 
 def change(base: dict, tuned: dict, base_ranks: np.ndarray, tuned_ranks: np.ndarray, cfg: EvaluateParams) -> dict:
@@ -83,32 +100,56 @@ def change(base: dict, tuned: dict, base_ranks: np.ndarray, tuned_ranks: np.ndar
     delta = {k: tuned[k] - base[k] for k in tuned if "_ci_" not in k}
     if cfg.bootstrap_samples:
         delta["mrr_at_10_ci_low"], delta["mrr_at_10_ci_high"] = paired_delta_ci(
-            base_ranks, tuned_ranks, cfg.bootstrap_samples, cfg.seed)
+            base_ranks, tuned_ranks, cfg.bootstrap_samples, cfg.seed
+        )
     return delta
 
 
-def compare(base_model: SentenceTransformer, tuned_model: SentenceTransformer, rows: list[dict], cfg: EvaluateParams,
-            prompts: dict[str, str], corpus: list[str] | None = None, memo: dict | None = None,
-            export: ExportModel | None = None) -> dict:
+def compare(
+    base_model: SentenceTransformer,
+    tuned_model: SentenceTransformer,
+    rows: list[dict],
+    cfg: EvaluateParams,
+    prompts: dict[str, str],
+    corpus: list[str] | None = None,
+    memo: dict | None = None,
+    export: ExportModel | None = None,
+) -> dict:
     """Base vs tuned on one split, ranked against `corpus`: both models' metrics, the deltas, MRR@10 per source,
     the same ranked within the split (`within_split`), the counts."""
     base, base_ranks = score_model(base_model, rows, cfg, prompts, corpus, memo)
     tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts, corpus, memo)
-    per_source = {s: {"base_mrr_at_10": base["per_source_mrr_at_10"][s], "tuned_mrr_at_10": v,
-                      "delta_mrr_at_10": v - base["per_source_mrr_at_10"][s]}
-                  for s, v in tuned["per_source_mrr_at_10"].items()}
-    within = {"base": base["within_split"], "tuned": tuned["within_split"],
-              "delta": change(base["within_split"], tuned["within_split"], base_ranks["within_split"],
-                              tuned_ranks["within_split"], cfg)}
-    out = {"base": base["metrics"], "tuned": tuned["metrics"],
-            "delta": change(base["metrics"], tuned["metrics"], base_ranks["corpus"], tuned_ranks["corpus"], cfg),
-            "per_source": per_source, "within_split": within, "n_queries": len(base_ranks["corpus"]),
-            "n_passages": tuned["n_passages"], "n_split_passages": tuned["n_split_passages"]}
+    per_source = {
+        s: {
+            "base_mrr_at_10": base["per_source_mrr_at_10"][s],
+            "tuned_mrr_at_10": v,
+            "delta_mrr_at_10": v - base["per_source_mrr_at_10"][s],
+        }
+        for s, v in tuned["per_source_mrr_at_10"].items()
+    }
+    within = {
+        "base": base["within_split"],
+        "tuned": tuned["within_split"],
+        "delta": change(
+            base["within_split"], tuned["within_split"], base_ranks["within_split"], tuned_ranks["within_split"], cfg
+        ),
+    }
+    out = {
+        "base": base["metrics"],
+        "tuned": tuned["metrics"],
+        "delta": change(base["metrics"], tuned["metrics"], base_ranks["corpus"], tuned_ranks["corpus"], cfg),
+        "per_source": per_source,
+        "within_split": within,
+        "n_queries": len(base_ranks["corpus"]),
+        "n_passages": tuned["n_passages"],
+        "n_split_passages": tuned["n_split_passages"],
+    }
     if export is not None:  # models/export, scored by the same code; export_delta: export - tuned, paired
         scored, export_ranks = score_model(export, rows, cfg, prompts, corpus, memo)
         out["export"] = scored["metrics"]
-        out["export_delta"] = change(tuned["metrics"], scored["metrics"], tuned_ranks["corpus"],
-                                     export_ranks["corpus"], cfg)
+        out["export_delta"] = change(
+            tuned["metrics"], scored["metrics"], tuned_ranks["corpus"], export_ranks["corpus"], cfg
+        )
     return out
 
 
@@ -118,41 +159,59 @@ def _finite(result: dict, path: str = "") -> None:
         if isinstance(value, dict):
             _finite(value, f"{path}{key}.")
         elif isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"metric {path}{key} is {value}",
-                            fix="see the error above it; the metrics were not written")
+            raise UserError(
+                f"metric {path}{key} is {value}", fix="see the error above it; the metrics were not written"
+            )
 
 
-# What `dvc exp show` / `dvc metrics diff` list: the test split's headline, whole-corpus ranking, kept short so that
-# every metric of a run stays within 30 values (validation MRR@10 of the base and the published step: metrics/train.json;
-# everything else, within-split figures included: reports/evaluation.json)
-HEADLINE_KEYS = {"base": ("mrr_at_10", "recall_at_1"),
-                 "tuned": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
-                 "delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
-                 "export": ("mrr_at_10",),
-                 "export_delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high")}
+# What `dvc exp show` / `dvc metrics diff` list: the test split's headline, whole-corpus ranking, kept short so
+# that every metric of a run stays within 30 values (validation MRR@10 of the base and of the published step:
+# metrics/train.json; everything else, within-split figures included: reports/evaluation.json)
+HEADLINE_KEYS = {
+    "base": ("mrr_at_10", "recall_at_1"),
+    "tuned": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
+    "delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
+    "export": ("mrr_at_10",),
+    "export_delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
+}
 
 
 def headline(result: dict) -> dict:
     """The headline metrics of the test split: HEADLINE_KEYS of each model present (intervals where computed)."""
     test = result["test"]
-    return {"test": {model: {k: test[model][k] for k in keys if k in test[model]}
-                     for model, keys in HEADLINE_KEYS.items() if model in test}}
+    return {
+        "test": {
+            model: {k: test[model][k] for k in keys if k in test[model]}
+            for model, keys in HEADLINE_KEYS.items()
+            if model in test
+        }
+    }
 
 
 def run(params_path: str) -> None:
     quiet_library_bars()
     cfg = load_params(params_path, ("evaluate",)).evaluate
-    require_inputs([(TEST_FILE, "split"), (VALIDATION_FILE, "split"), (PASSAGES_FILE, "prepare"),
-                    (MODEL_DIR / "modules.json", "train"), (RUN_RECORD_FILE, "train"),
-                    (BASE_MODEL_DIR / "modules.json", "base_model"), (EXPORT_DIR / "manifest.json", "export")])
+    require_inputs(
+        [
+            (TEST_FILE, "split"),
+            (VALIDATION_FILE, "split"),
+            (PASSAGES_FILE, "prepare"),
+            (MODEL_DIR / "modules.json", "train"),
+            (RUN_RECORD_FILE, "train"),
+            (BASE_MODEL_DIR / "modules.json", "base_model"),
+            (EXPORT_DIR / "manifest.json", "export"),
+        ]
+    )
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
     mp, prompts = record["params"]["model"], record["prompts"]
     base = load_model(str(BASE_MODEL_DIR), mp["max_seq_length"], mp["pooling"])
     tuned = load_model(str(MODEL_DIR))
     corpus, memo = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)], {}  # each model embeds it once
     export = ExportModel(EXPORT_DIR)
-    result = {split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, corpus, memo, export)
-              for split, path in SPLITS.items()}
+    result = {
+        split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, corpus, memo, export)
+        for split, path in SPLITS.items()
+    }
     _finite(result)
     atomic.write_json(EVALUATION_DETAILS, result)
     atomic.write_json(EVALUATE_METRICS, headline(result))
@@ -164,10 +223,15 @@ def summary_line(result: dict) -> str:
     """The stage's closing line: test MRR@10 base -> tuned (with its 95% interval when one was computed)."""
     b, t = result["test"]["base"], result["test"]["tuned"]
     w = result["test"]["within_split"]
-    ci = (f" (95% CI {t['mrr_at_10_ci_low']:.4f}-{t['mrr_at_10_ci_high']:.4f})" if "mrr_at_10_ci_low" in t
-          else " (no interval: evaluate.bootstrap_samples is 0)")
-    return (f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
-            f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
-            f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
-            f"{t['eval_score']:.4f}"
-            + (f"; export MRR@10 {result['test']['export']['mrr_at_10']:.4f}" if "export" in result["test"] else ""))
+    ci = (
+        f" (95% CI {t['mrr_at_10_ci_low']:.4f}-{t['mrr_at_10_ci_high']:.4f})"
+        if "mrr_at_10_ci_low" in t
+        else " (no interval: evaluate.bootstrap_samples is 0)"
+    )
+    return (
+        f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
+        f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
+        f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
+        f"{t['eval_score']:.4f}"
+        + (f"; export MRR@10 {result['test']['export']['mrr_at_10']:.4f}" if "export" in result["test"] else "")
+    )

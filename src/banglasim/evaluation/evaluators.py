@@ -37,11 +37,19 @@ TRAINER_MRR_KEY = f"eval_{MRR_METRIC}"
 class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
     """EmbeddingSimilarityEvaluator over (query, passage, score) pairs, with average cosines and MRR@10 added."""
 
-    def __init__(self, queries: list[str], passages: list[str], scores: list[float], batch_size: int = 32,
-                 prompts: dict[str, str] | None = None, corpus: list[str] | None = None,
-                 memo: dict | None = None) -> None:
-        super().__init__(queries, passages, scores, batch_size=batch_size, main_similarity="cosine",
-                         name=EVAL_NAME, write_csv=False)
+    def __init__(
+        self,
+        queries: list[str],
+        passages: list[str],
+        scores: list[float],
+        batch_size: int = 32,
+        prompts: dict[str, str] | None = None,
+        corpus: list[str] | None = None,
+        memo: dict | None = None,
+    ) -> None:
+        super().__init__(
+            queries, passages, scores, batch_size=batch_size, main_similarity="cosine", name=EVAL_NAME, write_csv=False
+        )
         self.prompts = prompts or {}  # "query" and "passage" prompts, as the model is trained with them
         positive = [s for s, score in zip(passages, scores) if score >= 0.5]
         # the passages each question is ranked against: the whole corpus (positives' own passages added if
@@ -58,11 +66,24 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         self.split_ranks = np.zeros(0, dtype=int)  # the same among the split's passages only
 
     @classmethod
-    def from_rows(cls, rows: list[dict], batch_size: int = 64, prompts: dict[str, str] | None = None,
-                  corpus: list[str] | None = None, memo: dict | None = None) -> PairSimilarityEvaluator:
+    def from_rows(
+        cls,
+        rows: list[dict],
+        batch_size: int = 64,
+        prompts: dict[str, str] | None = None,
+        corpus: list[str] | None = None,
+        memo: dict | None = None,
+    ) -> PairSimilarityEvaluator:
         """From the scored pairs the split stage writes (query, passage, score), ranked against `corpus`."""
-        return cls([r["query"] for r in rows], [r["passage"] for r in rows], [float(r["score"]) for r in rows],
-                   batch_size=batch_size, prompts=prompts, corpus=corpus, memo=memo)
+        return cls(
+            [r["query"] for r in rows],
+            [r["passage"] for r in rows],
+            [float(r["score"]) for r in rows],
+            batch_size=batch_size,
+            prompts=prompts,
+            corpus=corpus,
+            memo=memo,
+        )
 
     def embed_inputs(self, model: SentenceTransformer, sentences, **kwargs) -> np.ndarray:
         """Embed each distinct text once, with the query or passage prompt; the passage side with the corpus."""
@@ -81,8 +102,9 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         self._embedded[side] = (index, emb)
         return emb[[index[s] for s in sentences]]
 
-    def __call__(self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1,
-                 steps: int = -1) -> dict[str, float]:
+    def __call__(
+        self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
         metrics = super().__call__(model, output_path, epoch, steps)
         q, p = self._expanded("query", self.sentences1), self._expanded("passage", self.sentences2)
         cos = np.sum(normalised(q) * normalised(p), axis=1)
@@ -94,17 +116,21 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
             extra["cosine_gap"] = extra["avg_cosine"] - extra["avg_cosine_negative"]
         own = [s for s, ok in zip(self.sentences2, positive) if ok]
         self.ranks = self._ranks(q[positive], self.corpus, own)
-        self.split_ranks = self.ranks if self.corpus is self.split_corpus else self._ranks(q[positive],
-                                                                                             self.split_corpus, own)
+        self.split_ranks = (
+            self.ranks if self.corpus is self.split_corpus else self._ranks(q[positive], self.split_corpus, own)
+        )
         extra["mrr_at_10"] = retrieval_metrics(self.ranks)["mrr_at_10"]
         metrics.update(self.prefix_name_to_metrics(extra, self.name))
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         self.pair_cosines = cos
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
-            fix = ("the eval score needs pairs scored 0.0 as well as 1.0: rerun the split stage, which writes "
-                   "split.negatives_per_query of them per question from at least 2 passages" if positive.all()
-                   else "check the validation pairs (query, passage, score) that the split stage wrote")
+            fix = (
+                "the eval score needs pairs scored 0.0 as well as 1.0: rerun the split stage, which writes "
+                "split.negatives_per_query of them per question from at least 2 passages"
+                if positive.all()
+                else "check the validation pairs (query, passage, score) that the split stage wrote"
+            )
             raise UserError(f"validation metric(s) {', '.join(bad)} are undefined (NaN) for this data", fix=fix)
         return {k: float(v) for k, v in metrics.items()}
 

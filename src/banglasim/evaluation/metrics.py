@@ -19,11 +19,15 @@ RECALL_AT = (1, 5, 10)
 def check_embeddings(emb: np.ndarray, what: str) -> None:
     """Refuse embeddings that make every metric meaningless: NaN/inf, or all rows identical."""
     if not np.isfinite(emb).all():
-        raise UserError(f"{what}: the model's embeddings contain NaN or inf",
-                        fix="the weights are broken (did training diverge?): lower train.learning_rate and retrain")
+        raise UserError(
+            f"{what}: the model's embeddings contain NaN or inf",
+            fix="the weights are broken (did training diverge?): lower train.learning_rate and retrain",
+        )
     if len(emb) > 1 and float(np.ptp(emb, axis=0).max()) < 1e-6:
-        raise UserError(f"{what}: all {len(emb)} embeddings are identical (a collapsed model)",
-                        fix="retrain with a lower train.learning_rate, or check the base model")
+        raise UserError(
+            f"{what}: all {len(emb)} embeddings are identical (a collapsed model)",
+            fix="retrain with a lower train.learning_rate, or check the base model",
+        )
 
 
 def pessimistic_ranks(scores: np.ndarray, positives: np.ndarray) -> np.ndarray:
@@ -66,8 +70,9 @@ def retrieval_metrics(ranks: np.ndarray) -> dict[str, float]:
     return out
 
 
-def bootstrap_ci(ranks: np.ndarray, pair_query: np.ndarray, pair_cos: np.ndarray, labels: np.ndarray,
-                 samples: int, seed: int) -> dict[str, tuple[float, float]]:
+def bootstrap_ci(
+    ranks: np.ndarray, pair_query: np.ndarray, pair_cos: np.ndarray, labels: np.ndarray, samples: int, seed: int
+) -> dict[str, tuple[float, float]]:
     """95% percentile intervals for MRR@10 and eval score, resampling questions (with all their pairs)."""
     if samples == 0:
         return {}

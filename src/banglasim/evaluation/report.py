@@ -22,8 +22,17 @@ from banglasim.core import atomic
 from banglasim.core.errors import UserError
 
 CURVES = ("train_loss", "eval_score", "avg_cosine", "val_mrr_at_10")
-COMPARED = ("mrr_at_10", "recall_at_1", "recall_at_5", "recall_at_10", "ndcg_at_10", "eval_score",
-            "avg_cosine", "avg_cosine_negative", "cosine_gap")
+COMPARED = (
+    "mrr_at_10",
+    "recall_at_1",
+    "recall_at_5",
+    "recall_at_10",
+    "ndcg_at_10",
+    "eval_score",
+    "avg_cosine",
+    "avg_cosine_negative",
+    "cosine_gap",
+)
 
 
 def read_series(folder: Path = LIVE_METRICS_DIR) -> dict[int, dict]:
@@ -67,8 +76,9 @@ def _plot(series: dict[int, dict], steps: dict[int, dict], path: Path) -> None:
     lr = [(s, v["learning_rate"]) for s, v in steps.items() if "learning_rate" in v]
     if lr:
         twin = ax.twinx()
-        handles += twin.plot([p[0] for p in lr], [p[1] for p in lr], color="tab:orange", linestyle="--",
-                             label="learning rate (right)")
+        handles += twin.plot(
+            [p[0] for p in lr], [p[1] for p in lr], color="tab:orange", linestyle="--", label="learning rate (right)"
+        )
         twin.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     ax.legend(handles=handles, loc="upper right", fontsize="small")
     fig.tight_layout()
@@ -86,8 +96,9 @@ def params_changes(used: dict, current: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             changes += params_changes(a, b, f"{prefix}{key}.")
         elif a != b:
-            changes.append(f"`{prefix}{key}`: run {json.dumps(a, ensure_ascii=False)}, "
-                           f"now {json.dumps(b, ensure_ascii=False)}")
+            changes.append(
+                f"`{prefix}{key}`: run {json.dumps(a, ensure_ascii=False)}, now {json.dumps(b, ensure_ascii=False)}"
+            )
     return changes
 
 
@@ -110,8 +121,10 @@ def _metric_rows(part: dict, label: str = "metric") -> list[str]:
     """Base, tuned and the change for each metric of one block (and the export, with export - tuned, when the
     block has it), with the intervals where computed."""
     export = part.get("export")
-    lines = [f"| {label} | base | tuned | delta |" + (" export (ONNX) | export - tuned |" if export else ""),
-             "|---|---|---|---|" + ("---|---|" if export else "")]
+    lines = [
+        f"| {label} | base | tuned | delta |" + (" export (ONNX) | export - tuned |" if export else ""),
+        "|---|---|---|---|" + ("---|---|" if export else ""),
+    ]
     base, tuned, delta = part["base"], part["tuned"], part["delta"]
     for name in COMPARED:
         if name not in tuned:
@@ -158,8 +171,9 @@ def export_note(part: dict) -> list[str]:
     if "export" not in part:
         return []
     e, d = part["export"], part["export_delta"]
-    text = (f"The export (models/export, ONNX) scores MRR@10 {e['mrr_at_10']:.4f}, "
-            f"export - tuned {_change(d, 'mrr_at_10')}")
+    text = (
+        f"The export (models/export, ONNX) scores MRR@10 {e['mrr_at_10']:.4f}, export - tuned {_change(d, 'mrr_at_10')}"
+    )
     return [text + (" (paired 95% interval)." if "mrr_at_10_ci_low" in d else "."), ""]
 
 
@@ -174,44 +188,97 @@ def write_report(evaluation: dict) -> None:
     train = json.loads(TRAIN_METRICS.read_text(encoding="utf-8"))
     PLOT_FILE.parent.mkdir(parents=True, exist_ok=True)
     _plot(series, steps, PLOT_FILE)
-    last = "" if train["selected_step"] == train["total_steps"] else (
-        f" DVCLive's summary (`dvclive/metrics.json`) is of the last step, {train['total_steps']}; its "
-        f"`published_step` names this one.")
-    lines = ["# Training report", "", f"Published model: step {train['selected_step']} "
-             f"(`train.select: {train['select']}`) of {train['total_steps']} steps.{last}", "",
-             "## Results by evaluation step (from DVCLive)", "",
-             "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine | validation MRR@10 |",
-             "|---|---|---|---|---|---|---|"]
+    last = (
+        ""
+        if train["selected_step"] == train["total_steps"]
+        else (
+            f" DVCLive's summary (`dvclive/metrics.json`) is of the last step, {train['total_steps']}; its "
+            f"`published_step` names this one."
+        )
+    )
+    lines = [
+        "# Training report",
+        "",
+        f"Published model: step {train['selected_step']} "
+        f"(`train.select: {train['select']}`) of {train['total_steps']} steps.{last}",
+        "",
+        "## Results by evaluation step (from DVCLive)",
+        "",
+        "| timestamp (UTC) | epoch | step | train loss | eval score | average cosine | validation MRR@10 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for step, v in series.items():
-        ts = datetime.fromtimestamp(v["timestamp"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") \
-            if "timestamp" in v else ""
-        lines.append(f"| {ts} | {_fmt(v.get('epoch'), 2)} | {step} | {_fmt(v.get('train_loss'))} | "
-                     f"{_fmt(v.get('eval_score'))} | {_fmt(v.get('avg_cosine'))} | {_fmt(v.get('val_mrr_at_10'))} |")
-    lines += ["", f"![curves]({PLOT_FILE.name})", "",
-              f"The last panel: the training loss, a mean of every few optimizer steps ({len(steps)} points, "
-              f"DVCLive `{LIVE_STEP_SERIES_DIR}/`), and the learning rate.", ""]
-    for split, title in (("test", "test: passages no training or choice has seen"),
-                         ("validation", "validation: the split `train.select: best` chooses on")):
+        ts = (
+            datetime.fromtimestamp(v["timestamp"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            if "timestamp" in v
+            else ""
+        )
+        lines.append(
+            f"| {ts} | {_fmt(v.get('epoch'), 2)} | {step} | {_fmt(v.get('train_loss'))} | "
+            f"{_fmt(v.get('eval_score'))} | {_fmt(v.get('avg_cosine'))} | {_fmt(v.get('val_mrr_at_10'))} |"
+        )
+    lines += [
+        "",
+        f"![curves]({PLOT_FILE.name})",
+        "",
+        f"The last panel: the training loss, a mean of every few optimizer steps ({len(steps)} points, "
+        f"DVCLive `{LIVE_STEP_SERIES_DIR}/`), and the learning rate.",
+        "",
+    ]
+    for split, title in (
+        ("test", "test: passages no training or choice has seen"),
+        ("validation", "validation: the split `train.select: best` chooses on"),
+    ):
         part = evaluation[split]
-        lines += [f"## Base model vs tuned model ({title})", "",
-                  f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the "
-                  "prepared corpus, training passages included, as a search engine holding them would rank them "
-                  "(ties count against the right passage); 95% bootstrap intervals in brackets (for the change: "
-                  "paired, the same resampled questions for both models). The eval score and average cosines "
-                  "are those of the split's scored pairs.", "",
-                  f"**{verdict(part)}**", "", *export_note(part), *_results_table(part), ""]
+        lines += [
+            f"## Base model vs tuned model ({title})",
+            "",
+            f"{part['n_queries']} questions, each ranked against all {part['n_passages']} passages of the "
+            "prepared corpus, training passages included, as a search engine holding them would rank them "
+            "(ties count against the right passage); 95% bootstrap intervals in brackets (for the change: "
+            "paired, the same resampled questions for both models). The eval score and average cosines "
+            "are those of the split's scored pairs.",
+            "",
+            f"**{verdict(part)}**",
+            "",
+            *export_note(part),
+            *_results_table(part),
+            "",
+        ]
         if part.get("within_split"):
-            lines += [f"Secondary: the same questions ranked against only the {part['n_split_passages']} passages "
-                      "of their own split (an easier task, kept for comparison with earlier runs):", "",
-                      *_metric_rows(part["within_split"], "metric (within the split)"), ""]
+            lines += [
+                f"Secondary: the same questions ranked against only the {part['n_split_passages']} passages "
+                "of their own split (an easier task, kept for comparison with earlier runs):",
+                "",
+                *_metric_rows(part["within_split"], "metric (within the split)"),
+                "",
+            ]
     used = record.get("params", {})
     changes = params_changes(used, _current_params(list(used)))
-    lines += ["", "## Configuration of the run (from the run record)", "",
-              f"Code revision: `{record.get('code_revision', 'unknown')}`.", ""]
+    lines += [
+        "",
+        "## Configuration of the run (from the run record)",
+        "",
+        f"Code revision: `{record.get('code_revision', 'unknown')}`.",
+        "",
+    ]
     if changes:
-        lines += [f"**The params file now differs from the params this model was trained with** "
-                  f"({len(changes)} value(s)); the model and its metrics are those of the run:", ""]
+        lines += [
+            f"**The params file now differs from the params this model was trained with** "
+            f"({len(changes)} value(s)); the model and its metrics are those of the run:",
+            "",
+        ]
         lines += [f"- {c}" for c in changes] + [""]
-    lines += ["```json", json.dumps(used, indent=2, ensure_ascii=False), "```", "",
-              "## Run record", "", "```json", json.dumps(record, indent=2, ensure_ascii=False), "```", ""]
+    lines += [
+        "```json",
+        json.dumps(used, indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "## Run record",
+        "",
+        "```json",
+        json.dumps(record, indent=2, ensure_ascii=False),
+        "```",
+        "",
+    ]
     atomic.write_text(REPORT_FILE, "\n".join(lines))

@@ -31,8 +31,14 @@ class ExportModel:
         self.prompts = dict(self.encoder.prompts)
         self.model_card_data = _NoCard()
 
-    def encode(self, sentences: str | list[str], prompt: str | None = None, prompt_name: str | None = None,
-               batch_size: int = 32, **_ignored) -> np.ndarray:
+    def encode(
+        self,
+        sentences: str | list[str],
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        batch_size: int = 32,
+        **_ignored,
+    ) -> np.ndarray:
         """Embeddings of `sentences`, the prompt given as text (`prompt`) or by name (`prompt_name`)."""
         single = isinstance(sentences, str)
         texts = [sentences] if single else list(sentences)

@@ -77,8 +77,14 @@ def finish_tokenizer(text: str, max_seq_length: int) -> Tokenizer:
     return tok
 
 
-def build(model: SentenceTransformer, out_dir: Path, texts: list[str], options: ExportOptions,
-          prompts: dict[str, str], source_sha256: str) -> dict:
+def build(
+    model: SentenceTransformer,
+    out_dir: Path,
+    texts: list[str],
+    options: ExportOptions,
+    prompts: dict[str, str],
+    source_sha256: str,
+) -> dict:
     """Write model.onnx, tokenizer.json and manifest.json of `model` into out_dir; return the manifest.
 
     `texts`: the corpus whose characters the pruned vocabulary keeps; `prompts`: the query and passage

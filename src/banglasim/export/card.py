@@ -43,25 +43,35 @@ def model_card(manifest: dict, base_model: str, data: dict, evaluation: dict | N
     (its "test" split is shown) or None.
     """
     sizes = manifest["sizes"]
-    quant = ("int8 (the linear layers as MatMulNBits with 8-bit weights, one scale per 32 weights; the embedding "
-             "tables int8)" if manifest["quantize"] == "int8" else "fp32")
+    quant = (
+        "int8 (the linear layers as MatMulNBits with 8-bit weights, one scale per 32 weights; the embedding "
+        "tables int8)"
+        if manifest["quantize"] == "int8"
+        else "fp32"
+    )
     if manifest["vocab"] == "full":
         vocab = f"the full vocabulary of the base model ({manifest['pieces_total']:,} pieces)"
     else:
-        vocab = (f"{manifest['pieces_kept']:,} of the base model's {manifest['pieces_total']:,} pieces: the special "
-                 "tokens and every piece made only of ASCII, Bengali (U+0980-U+09FF) and the characters of the "
-                 "training corpus. On text made of those characters the pieces are exactly the full tokenizer's; "
-                 "**any other character (Chinese, Cyrillic, emoji, ...) becomes `<unk>`**")
+        vocab = (
+            f"{manifest['pieces_kept']:,} of the base model's {manifest['pieces_total']:,} pieces: the special "
+            "tokens and every piece made only of ASCII, Bengali (U+0980-U+09FF) and the characters of the "
+            "training corpus. On text made of those characters the pieces are exactly the full tokenizer's; "
+            "**any other character (Chinese, Cyrillic, emoji, ...) becomes `<unk>`**"
+        )
     q, p = manifest["prompts"]["query"], manifest["prompts"]["passage"]
     test = (evaluation or {}).get("test")
     if test:
-        intro = (f"Test split ({test.get('n_queries', '?')} questions, each ranked against all "
-                 f"{test.get('n_passages', '?')} passages of the split; 95% bootstrap intervals):")
+        intro = (
+            f"Test split ({test.get('n_queries', '?')} questions, each ranked against all "
+            f"{test.get('n_passages', '?')} passages of the split; 95% bootstrap intervals):"
+        )
         results = "\n".join([intro, "", *metrics_table(test)])
     else:
-        results = ("Test-split metrics of the base model, the tuned model and this export (with 95% intervals) "
-                   "are in the project's `reports/training_report.md` and `metrics/evaluate.json` (the evaluate "
-                   "stage, which scores this export next to the fp32 model).")
+        results = (
+            "Test-split metrics of the base model, the tuned model and this export (with 95% intervals) "
+            "are in the project's `reports/training_report.md` and `metrics/evaluate.json` (the evaluate "
+            "stage, which scores this export next to the fp32 model)."
+        )
     return f"""---
 language:
 - bn

@@ -24,15 +24,22 @@ from banglasim.models.registry import hub_id
 def data_facts(record: dict, passages: list[dict], examples: list[dict]) -> dict:
     """The training data as the card describes it: source names, passages and examples prepared."""
     sources = sorted({e.get("source", "") for e in examples} - {""}) or list(
-        record.get("params", {}).get("data", {}).get("sources", {}))
+        record.get("params", {}).get("data", {}).get("sources", {})
+    )
     return {"sources": sources, "passages": len(passages), "examples": len(examples)}
 
 
 def run(params_path: str) -> None:
     quiet_library_bars()
     cfg = load_params(params_path, ("export",)).export
-    require_inputs([(MODEL_DIR / "modules.json", "train"), (RUN_RECORD_FILE, "train"), (PASSAGES_FILE, "prepare"),
-                    (EXAMPLES_FILE, "prepare")])
+    require_inputs(
+        [
+            (MODEL_DIR / "modules.json", "train"),
+            (RUN_RECORD_FILE, "train"),
+            (PASSAGES_FILE, "prepare"),
+            (EXAMPLES_FILE, "prepare"),
+        ]
+    )
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
     model = load_model(str(MODEL_DIR))
     prompts = record.get("prompts") or resolve_prompts(model, None, None)  # an older record: the model's own
@@ -51,6 +58,7 @@ def run(params_path: str) -> None:
         manifest["sizes"]["README.md"] = (out / "README.md").stat().st_size
         build.write_manifest(out, manifest)
     total = sum(p.stat().st_size for p in EXPORT_DIR.iterdir())
-    print(f"export: {EXPORT_DIR}/ {total / 1e6:.1f} MB ({manifest['quantize']}, opset {manifest['opset']}; "
-          f"{manifest['pieces_kept']:,} of {manifest['pieces_total']:,} vocabulary pieces kept)")
-
+    print(
+        f"export: {EXPORT_DIR}/ {total / 1e6:.1f} MB ({manifest['quantize']}, opset {manifest['opset']}; "
+        f"{manifest['pieces_kept']:,} of {manifest['pieces_total']:,} vocabulary pieces kept)"
+    )

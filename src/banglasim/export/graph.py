@@ -62,12 +62,20 @@ def export_onnx(model: SentenceTransformer, path: Path, opset: int = OPSET) -> N
     ids = torch.tensor([[0, 5, 6, 2], [0, 7, 2, 1]], dtype=torch.long)  # a padded batch of two
     ids = ids.clamp(max=model[0].auto_model.get_input_embeddings().num_embeddings - 1)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long)
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-            OUTPUT_NAME: {0: "batch"}}
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, OUTPUT_NAME: {0: "batch"}}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-        torch.onnx.export(wrapper, (ids, mask), str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                          dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
+        torch.onnx.export(
+            wrapper,
+            (ids, mask),
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
 
 
 def quantize_int8(src: Path, dst: Path, block_size: int = BLOCK_SIZE) -> None:
@@ -82,8 +90,9 @@ def quantize_int8(src: Path, dst: Path, block_size: int = BLOCK_SIZE) -> None:
     root.setLevel(logging.ERROR)  # the quantisers log every node, and advise pre-processing meant for static mode
     try:
         model = version_converter.convert_version(onnx.load(str(src)), NBITS_OPSET)
-        config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, bits=8, accuracy_level=4,
-                                              op_types_to_quantize=("MatMul",))
+        config = DefaultWeightOnlyQuantConfig(
+            block_size=block_size, is_symmetric=True, bits=8, accuracy_level=4, op_types_to_quantize=("MatMul",)
+        )
         quantizer = MatMulNBitsQuantizer(model, algo_config=config)
         quantizer.process()
         matmuls = dst.with_name(dst.stem + ".matmul.onnx")

@@ -37,8 +37,9 @@ class OnnxEncoder:
         self.export_dir = Path(export_dir)
         self.manifest = json.loads((self.export_dir / MANIFEST).read_text(encoding="utf-8"))
         if self.manifest.get("format") != FORMAT:
-            raise ValueError(f"{self.export_dir / MANIFEST}: format {self.manifest.get('format')!r}, "
-                             f"expected {FORMAT!r}")
+            raise ValueError(
+                f"{self.export_dir / MANIFEST}: format {self.manifest.get('format')!r}, expected {FORMAT!r}"
+            )
         self.prompts: dict[str, str] = dict(self.manifest["prompts"])
         self.dim: int = int(self.manifest["dim"])
         self.max_seq_length: int = int(self.manifest["max_seq_length"])
@@ -51,8 +52,9 @@ class OnnxEncoder:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.export_dir / MODEL_FILE), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.export_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
 
     def prompt(self, prompt_name: str | None) -> str:
         """The prompt text of a prompt name ("query", "passage"); None -> no prompt."""
@@ -71,15 +73,18 @@ class OnnxEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             encodings = self.tokenizer.encode_batch([prompt + texts[i] for i in idx])
-            feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                     "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
+            feeds = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            }
             out[idx] = self.session.run(["sentence_embedding"], feeds)[0]
         return out
 
 
-def export_embeddings(export_dir: str | os.PathLike, texts: list[str], prompt_name: str | None,
-                      batch_size: int = 32) -> np.ndarray:
+def export_embeddings(
+    export_dir: str | os.PathLike, texts: list[str], prompt_name: str | None, batch_size: int = 32
+) -> np.ndarray:
     """One-shot: the export's embeddings of `texts` (for evaluation, next to a model's `encode`)."""
     return OnnxEncoder(export_dir).encode(texts, prompt_name, batch_size)

@@ -109,7 +109,7 @@ def _remap_processor(proc: dict | None, new_id: dict[int, int]) -> None:
 
 def _piece_ok(piece: str, chars: set[str], prefix: str) -> bool:
     if prefix and piece.startswith(prefix) and len(piece) > len(prefix):
-        piece = piece[len(prefix):]
+        piece = piece[len(prefix) :]
     return all(ch in chars for ch in piece)
 
 
@@ -132,8 +132,9 @@ def prune(tokenizer: Tokenizer, chars: set[str]) -> PrunedVocab:
         by_id = {i: p for p, i in model["vocab"].items()}
         pieces = [by_id[i] for i in range(len(by_id))]
         prefix = model.get("continuing_subword_prefix") or ""
-        keep = {i for i, p in enumerate(pieces) if i in added or p == model.get("unk_token")
-                or _piece_ok(p, chars, prefix)}
+        keep = {
+            i for i, p in enumerate(pieces) if i in added or p == model.get("unk_token") or _piece_ok(p, chars, prefix)
+        }
     kept_ids = sorted(keep)
     new_id = {old: new for new, old in enumerate(kept_ids)}
     if kind == "Unigram":
@@ -154,5 +155,8 @@ def prune(tokenizer: Tokenizer, chars: set[str]) -> PrunedVocab:
 
 def full(tokenizer: Tokenizer) -> PrunedVocab:
     """No pruning: every piece kept (export.vocab: full)."""
-    return PrunedVocab(tokenizer_json=tokenizer.to_str(), kept_ids=list(range(tokenizer.get_vocab_size())),
-                       pieces_total=tokenizer.get_vocab_size())
+    return PrunedVocab(
+        tokenizer_json=tokenizer.to_str(),
+        kept_ids=list(range(tokenizer.get_vocab_size())),
+        pieces_total=tokenizer.get_vocab_size(),
+    )

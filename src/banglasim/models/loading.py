@@ -34,14 +34,16 @@ def show_progress(n_texts: int) -> bool:
     return n_texts >= 256 and sys.stderr.isatty()
 
 
-def load_model(name: str, max_seq_length: int | None = None, pooling: str | None = None,
-               device: str | None = None) -> SentenceTransformer:
+def load_model(
+    name: str, max_seq_length: int | None = None, pooling: str | None = None, device: str | None = None
+) -> SentenceTransformer:
     """Load a SentenceTransformer, set its max_seq_length and pooling mode; a clear error if it can't be had."""
     path = resolve_model_name(name)
     is_local = Path(path).exists()
     if not is_local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise UserError(f"model.name '{name}' is not an existing folder",
-                        fix="point model.name at a saved model folder")
+        raise UserError(
+            f"model.name '{name}' is not an existing folder", fix="point model.name at a saved model folder"
+        )
     try:  # never a download: a hub id must already be in the Hugging Face cache
         model = SentenceTransformer(path, device=device, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -51,15 +53,19 @@ def load_model(name: str, max_seq_length: int | None = None, pooling: str | None
             "Hugging Face cache (download it where the hub is reachable: hf download <id>)",
         ) from None
     except Exception as exc:  # damaged weights: safetensors and torch raise their own types
-        raise UserError(f"model '{name}' could not be loaded: {type(exc).__name__}: {str(exc)[:200]}",
-                        fix="its files are damaged: rebuild them (dvc repro -f the stage that wrote them) "
-                            "or restore them (dvc checkout)") from None
+        raise UserError(
+            f"model '{name}' could not be loaded: {type(exc).__name__}: {str(exc)[:200]}",
+            fix="its files are damaged: rebuild them (dvc repro -f the stage that wrote them) "
+            "or restore them (dvc checkout)",
+        ) from None
     if max_seq_length is not None:
         limit = position_limit(model[0].auto_model)
         if limit is not None and max_seq_length > limit:
-            raise UserError(f"param model.max_seq_length = {max_seq_length} is invalid; it must be at most {limit}, "
-                            f"the number of positions model '{name}' has",
-                            fix=f"set model.max_seq_length to {limit} or less")
+            raise UserError(
+                f"param model.max_seq_length = {max_seq_length} is invalid; it must be at most {limit}, "
+                f"the number of positions model '{name}' has",
+                fix=f"set model.max_seq_length to {limit} or less",
+            )
         model.max_seq_length = max_seq_length
     if pooling is not None:
         set_pooling(model, pooling)
@@ -104,8 +110,10 @@ def set_pooling(model: SentenceTransformer, mode: str) -> None:
             if module.pooling_mode != mode:
                 model[idx] = Pooling(module.embedding_dimension, pooling_mode=mode)
             return
-    raise UserError(f"the model has no Pooling module to set model.pooling={mode!r} on "
-                    f"(embedding dim {model.get_embedding_dimension()})")
+    raise UserError(
+        f"the model has no Pooling module to set model.pooling={mode!r} on "
+        f"(embedding dim {model.get_embedding_dimension()})"
+    )
 
 
 def encoder_layers(auto_model: torch.nn.Module) -> torch.nn.ModuleList | None:
@@ -124,8 +132,10 @@ def transformer_layers(model: SentenceTransformer) -> torch.nn.ModuleList:
     auto = model[0].auto_model
     layers = encoder_layers(auto)
     if layers is None:
-        raise UserError(f"cannot find the transformer layers of {type(auto).__name__} to freeze",
-                        fix="use a BERT-like encoder model")
+        raise UserError(
+            f"cannot find the transformer layers of {type(auto).__name__} to freeze",
+            fix="use a BERT-like encoder model",
+        )
     return layers
 
 
@@ -133,11 +143,13 @@ def freeze_all_but_last(model: SentenceTransformer, trainable_layers: int) -> tu
     """Freeze embeddings and every layer but the last `trainable_layers`. Returns (trainable, total) layers."""
     layers = transformer_layers(model)
     if trainable_layers > len(layers):
-        raise UserError(f"param model.trainable_layers = {trainable_layers} is invalid; "
-                        f"it must be an integer from 1 to {len(layers)} (this model's layer count)")
+        raise UserError(
+            f"param model.trainable_layers = {trainable_layers} is invalid; "
+            f"it must be an integer from 1 to {len(layers)} (this model's layer count)"
+        )
     for param in model.parameters():
         param.requires_grad = False
-    for layer in layers[len(layers) - trainable_layers:]:
+    for layer in layers[len(layers) - trainable_layers :]:
         for param in layer.parameters():
             param.requires_grad = True
     return trainable_layers, len(layers)

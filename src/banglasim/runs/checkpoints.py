@@ -91,8 +91,10 @@ def train_lock() -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise UserError(f"{LOCK_FILE}: another training run (PID {holder}) is using {CHECKPOINT_ROOT}/",
-                            fix=f"wait for it to finish, or stop it (kill {holder}) and rerun") from None
+            raise UserError(
+                f"{LOCK_FILE}: another training run (PID {holder}) is using {CHECKPOINT_ROOT}/",
+                fix=f"wait for it to finish, or stop it (kill {holder}) and rerun",
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -113,8 +115,10 @@ def select_step(history: list[dict], how: str) -> int:
         return trained[-1]["step"]
     bad = [row["step"] for row in trained if not math.isfinite(row.get(SELECT_METRIC, math.nan))]
     if bad:
-        raise UserError(f"validation {SELECT_METRIC} is missing or NaN at step(s) {bad}: no step can be chosen on it",
-                        fix="use train.select: last, or fix what made the metric undefined")
+        raise UserError(
+            f"validation {SELECT_METRIC} is missing or NaN at step(s) {bad}: no step can be chosen on it",
+            fix="use train.select: last, or fix what made the metric undefined",
+        )
     return max(trained, key=lambda row: (row[SELECT_METRIC], -row["step"]))["step"]
 
 
@@ -128,8 +132,10 @@ def load_trainable(model: torch.nn.Module, checkpoint: Path) -> None:
     state = load_file(str(Path(checkpoint) / TRAINABLE_WEIGHTS))
     missing = set(trainable_state(model)) - set(state)
     if missing:
-        raise UserError(f"{checkpoint}: the checkpoint lacks {len(missing)} trainable tensor(s)",
-                        fix=f"delete {checkpoint.parent} and rerun the train stage")
+        raise UserError(
+            f"{checkpoint}: the checkpoint lacks {len(missing)} trainable tensor(s)",
+            fix=f"delete {checkpoint.parent} and rerun the train stage",
+        )
     model.load_state_dict(state, strict=False)
 
 

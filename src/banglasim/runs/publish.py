@@ -46,14 +46,19 @@ def staging_dir(run_dir: Path) -> Path:
 def staged_outputs(run_dir: Path) -> list[tuple[Path, Path]]:
     """(staged path, published path) of every output the train stage publishes."""
     stage = staging_dir(run_dir)
-    return [(stage / "model", MODEL_DIR), (stage / "dvclive" / "plots", LIVE_PLOTS_DIR),
-            (stage / "dvclive" / "metrics.json", LIVE_METRICS_FILE),
-            (stage / "dvclive" / "params.yaml", LIVE_PARAMS_FILE),
-            (stage / "train.json", TRAIN_METRICS), (stage / "run_record.json", RUN_RECORD_FILE)]
+    return [
+        (stage / "model", MODEL_DIR),
+        (stage / "dvclive" / "plots", LIVE_PLOTS_DIR),
+        (stage / "dvclive" / "metrics.json", LIVE_METRICS_FILE),
+        (stage / "dvclive" / "params.yaml", LIVE_PARAMS_FILE),
+        (stage / "train.json", TRAIN_METRICS),
+        (stage / "run_record.json", RUN_RECORD_FILE),
+    ]
 
 
-def stage_model(model: SentenceTransformer, run_dir: Path, step: int, final_step: int, params: Params,
-                row: dict) -> None:
+def stage_model(
+    model: SentenceTransformer, run_dir: Path, step: int, final_step: int, params: Params, row: dict
+) -> None:
     """Save the chosen step's model, with its model card and selection.json, into the staging folder."""
     if step != final_step:
         load_trainable(model, run_dir / f"checkpoint-{step}")
@@ -68,8 +73,9 @@ def stage_model(model: SentenceTransformer, run_dir: Path, step: int, final_step
             model.save(str(out))
             if kwargs := transformer_kwargs(BASE_MODEL_DIR):  # the base folder's loading kwargs, which save drops
                 set_transformer_kwargs(out, kwargs)
-            (out / "selection.json").write_text(json.dumps({"run": run_dir.name, "step": step,
-                                                            "select": params.train.select}) + "\n")
+            (out / "selection.json").write_text(
+                json.dumps({"run": run_dir.name, "step": step, "select": params.train.select}) + "\n"
+            )
             append_project_section(out / "README.md", params, step, row)
     except UserError:
         shutil.rmtree(out, ignore_errors=True)  # staged only: the published outputs are untouched; free its space

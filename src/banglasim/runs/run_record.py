@@ -29,8 +29,11 @@ def cpu_name() -> str:
 
 def device_info() -> dict:
     if torch.cuda.is_available():
-        return {"device": torch.cuda.get_device_name(0), "cuda": torch.version.cuda or "unknown",
-                "gpus": torch.cuda.device_count()}
+        return {
+            "device": torch.cuda.get_device_name(0),
+            "cuda": torch.version.cuda or "unknown",
+            "gpus": torch.cuda.device_count(),
+        }
     return {"device": f"CPU: {cpu_name()}", "cuda": "none", "cpu_threads": torch.get_num_threads()}
 
 
@@ -48,8 +51,12 @@ def code_revision() -> str:
     """The git commit of the code, with `+changes` when the working tree differs from it ('unknown' without git)."""
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if rev.returncode != 0:
@@ -65,5 +72,11 @@ def build_run_record(params: Params, **run: object) -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = "not installed"
-    return {"versions": versions, **device_info(), **run, "code_revision": code_revision(), "params": params.as_dict(),
-            "data": data_counts()}
+    return {
+        "versions": versions,
+        **device_info(),
+        **run,
+        "code_revision": code_revision(),
+        "params": params.as_dict(),
+        "data": data_counts(),
+    }

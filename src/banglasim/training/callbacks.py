@@ -20,8 +20,11 @@ from banglasim.evaluation.evaluators import TRAINER_COSINE_KEY, TRAINER_MRR_KEY,
 def eval_steps(max_steps: int, epochs: int, evals_per_epoch: int) -> list[int]:
     """Optimizer steps at which to evaluate: every 1/evals_per_epoch of each epoch, the last step included."""
     per_epoch = max_steps // epochs
-    steps = {e * per_epoch + math.ceil(k * per_epoch / evals_per_epoch)
-             for e in range(epochs) for k in range(1, evals_per_epoch + 1)}
+    steps = {
+        e * per_epoch + math.ceil(k * per_epoch / evals_per_epoch)
+        for e in range(epochs)
+        for k in range(1, evals_per_epoch + 1)
+    }
     return sorted(s for s in steps if 0 < s <= max_steps)
 
 
@@ -50,8 +53,12 @@ def series_from_history(log_history: list[dict]) -> list[dict]:
     rows = []
     for entry in log_history:
         if TRAINER_SCORE_KEY in entry:
-            row = {"step": entry["step"], "epoch": round(float(entry.get("epoch") or 0.0), 4),
-                   "eval_score": entry[TRAINER_SCORE_KEY], "avg_cosine": entry[TRAINER_COSINE_KEY]}
+            row = {
+                "step": entry["step"],
+                "epoch": round(float(entry.get("epoch") or 0.0), 4),
+                "eval_score": entry[TRAINER_SCORE_KEY],
+                "avg_cosine": entry[TRAINER_COSINE_KEY],
+            }
             if TRAINER_MRR_KEY in entry:
                 row["val_mrr_at_10"] = entry[TRAINER_MRR_KEY]
             if entry["step"] in losses:
@@ -109,8 +116,11 @@ def curve_every(max_steps: int, points: int = CURVE_POINTS) -> int:
 
 def curve_rows(log_history: list[dict]) -> list[dict]:
     """The curve points of a log history: {step, train_loss, learning_rate}, in step order."""
-    return [{"step": e["step"], "train_loss": e[CURVE_LOSS], "learning_rate": e[CURVE_LR]}
-            for e in log_history if CURVE_LOSS in e]
+    return [
+        {"step": e["step"], "train_loss": e[CURVE_LOSS], "learning_rate": e[CURVE_LR]}
+        for e in log_history
+        if CURVE_LOSS in e
+    ]
 
 
 class StepCurves(TrainerCallback):
@@ -156,7 +166,7 @@ class StepCurves(TrainerCallback):
         step = state.global_step
         if step % self.every and step != state.max_steps:
             return
-        losses = self.meter.recent[self.seen:]
+        losses = self.meter.recent[self.seen :]
         if not losses or self.last_lr is None:
             return
         self.seen = len(self.meter.recent)

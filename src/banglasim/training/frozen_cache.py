@@ -42,12 +42,18 @@ logger = logging.getLogger(__name__)
 class FrozenPrefixCache:
     """Cache hidden states after the frozen layers of a BERT-style encoder, per distinct input (LRU, capped)."""
 
-    def __init__(self, auto_model: torch.nn.Module, trainable_layers: int, *, max_bytes: int | None = None,
-                 store_device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        auto_model: torch.nn.Module,
+        trainable_layers: int,
+        *,
+        max_bytes: int | None = None,
+        store_device: str | torch.device | None = None,
+    ) -> None:
         self.model = auto_model
         layers = encoder_layers(auto_model)
         self.frozen = list(layers[: len(layers) - trainable_layers])
-        self.trainable = list(layers[len(layers) - trainable_layers:])
+        self.trainable = list(layers[len(layers) - trainable_layers :])
         self.max_bytes = max_bytes
         self._store_device = torch.device(store_device) if store_device is not None else None
         self.store: OrderedDict[bytes, torch.Tensor] = OrderedDict()
@@ -82,8 +88,9 @@ class FrozenPrefixCache:
     def install(self, probe_input: dict[str, torch.Tensor] | None = None) -> bool:
         """Patch the forward; with a probe batch, keep the patch only if it matches the original."""
         if probe_input is not None and not self._matches(probe_input):
-            logger.warning("frozen-prefix cache disabled: its output differs from %s's own forward",
-                           type(self.model).__name__)
+            logger.warning(
+                "frozen-prefix cache disabled: its output differs from %s's own forward", type(self.model).__name__
+            )
             return False
         self.model.forward = self.forward
         return True
@@ -101,13 +108,22 @@ class FrozenPrefixCache:
         return self._nbytes
 
     def stats(self) -> dict[str, object]:
-        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions, "entries": len(self.store),
-                "nbytes": self._nbytes, "max_bytes": self.max_bytes, "store_device": str(self.store_device)}
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "evictions": self.evictions,
+            "entries": len(self.store),
+            "nbytes": self._nbytes,
+            "max_bytes": self.max_bytes,
+            "store_device": str(self.store_device),
+        }
 
     def describe(self) -> str:
         cap = " (no cap)" if self.max_bytes is None else f" of {self.max_bytes / 2**20:,.0f} MiB"
-        return (f"frozen-prefix cache: {self.hits:,} hits / {self.misses:,} misses / {self.evictions:,} evictions, "
-                f"{self._nbytes / 2**20:,.0f} MiB{cap}")
+        return (
+            f"frozen-prefix cache: {self.hits:,} hits / {self.misses:,} misses / {self.evictions:,} evictions, "
+            f"{self._nbytes / 2**20:,.0f} MiB{cap}"
+        )
 
     def _put(self, key: bytes, states: torch.Tensor, spares: dict, busy: set[int]) -> torch.Tensor:
         """Store a copy of `states`, evicting least recently used entries to stay under max_bytes.
@@ -147,22 +163,27 @@ class FrozenPrefixCache:
         mask = features["attention_mask"].cpu().bool()
         return bool(torch.allclose(want[mask], got[mask], atol=1e-4, rtol=1e-3))
 
-    def _prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None) -> torch.Tensor:
+    def _prefix(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None
+    ) -> torch.Tensor:
         """Embeddings and frozen layers on the model's device, without autograd, dropout or autocast."""
         dev = self.device
         modules = [self.model.embeddings, *self.frozen]
         modes = [m.training for m in modules]
         for m in modules:
             m.eval()
-        no_autocast = (torch.autocast(dev.type, enabled=False) if torch.amp.is_autocast_available(dev.type)
-                       else contextlib.nullcontext())
+        no_autocast = (
+            torch.autocast(dev.type, enabled=False)
+            if torch.amp.is_autocast_available(dev.type)
+            else contextlib.nullcontext()
+        )
         try:
             with torch.inference_mode(False), torch.no_grad(), no_autocast:
                 tt = token_type_ids.to(dev) if token_type_ids is not None else None
                 hidden = self.model.embeddings(input_ids=input_ids.to(dev), token_type_ids=tt)
-                mask = create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden,
-                                                 attention_mask=attention_mask.to(dev))
+                mask = create_bidirectional_mask(
+                    config=self.model.config, inputs_embeds=hidden, attention_mask=attention_mask.to(dev)
+                )
                 for layer in self.frozen:
                     out = layer(hidden, mask)
                     hidden = out[0] if isinstance(out, tuple) else out
@@ -171,8 +192,9 @@ class FrozenPrefixCache:
                 m.train(mode)
         return hidden
 
-    def states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               token_type_ids: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
         """The frozen prefix path: each row's [length, hidden] fp32 states on the store device.
 
         The tensors are the store's own, valid until the next call (evicted ones are reused).
@@ -201,8 +223,11 @@ class FrozenPrefixCache:
         if missing:
             width = max(lengths[i] for i in missing.values())
             sub = torch.tensor(list(missing.values()))
-            hidden = self._prefix(ids_cpu[sub, :width], attention_mask.detach().cpu()[sub, :width],
-                                  tt_cpu[sub, :width] if tt_cpu is not None else None)
+            hidden = self._prefix(
+                ids_cpu[sub, :width],
+                attention_mask.detach().cpu()[sub, :width],
+                tt_cpu[sub, :width] if tt_cpu is not None else None,
+            )
             hidden = hidden.to(self.store_device, torch.float32)  # one copy per batch of misses
             spares: dict[torch.Size, list[torch.Tensor]] = {}
             busy = {id(t) for t in found.values()}
@@ -211,20 +236,27 @@ class FrozenPrefixCache:
                 busy.add(id(found[key]))
         return [found[key] for key in keys]
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, **_: object) -> BaseModelOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **_: object,
+    ) -> BaseModelOutput:
         dev = self.device
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         rows = self.states(input_ids, attention_mask, token_type_ids)
         pin = self.store_device.type == "cpu" and dev.type == "cuda"
-        hidden = torch.zeros((len(rows), input_ids.shape[1], rows[0].shape[-1]), device=self.store_device,
-                             pin_memory=pin)
+        hidden = torch.zeros(
+            (len(rows), input_ids.shape[1], rows[0].shape[-1]), device=self.store_device, pin_memory=pin
+        )
         for i, row in enumerate(rows):
             hidden[i, : row.shape[0]] = row
         hidden = hidden.to(dev, non_blocking=pin)
-        mask = create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden,
-                                         attention_mask=attention_mask.to(dev))
+        mask = create_bidirectional_mask(
+            config=self.model.config, inputs_embeds=hidden, attention_mask=attention_mask.to(dev)
+        )
         for layer in self.trainable:
             out = layer(hidden, mask)
             hidden = out[0] if isinstance(out, tuple) else out

@@ -53,9 +53,13 @@ def in_batch_duplicates(trainer: SentenceTransformerTrainer, passage_ids: list[s
     try:
         for name, library_name in SAMPLERS.items():
             args.batch_sampler = library_name
-            sampler = trainer.get_batch_sampler(trainer.train_dataset, batch_size=args.per_device_train_batch_size,
-                                                drop_last=args.dataloader_drop_last,
-                                                generator=torch.Generator().manual_seed(args.seed), seed=args.seed)
+            sampler = trainer.get_batch_sampler(
+                trainer.train_dataset,
+                batch_size=args.per_device_train_batch_size,
+                drop_last=args.dataloader_drop_last,
+                generator=torch.Generator().manual_seed(args.seed),
+                seed=args.seed,
+            )
             batches = list(sampler)
             twice = sum(1 for b in batches if len({passage_ids[i] for i in b}) < len(b))
             out[name] = {"batches": len(batches), "batches_with_a_passage_twice": twice}

@@ -26,9 +26,13 @@ def resolve_precision(precision: str) -> str:
             return "bf16" if cpu_has_bf16() else "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and not cuda:
-        raise UserError("param train.precision = 'fp16' needs a CUDA GPU",
-                        fix="use 'auto', 'fp32' or (on CPUs with bf16 units) 'bf16'")
+        raise UserError(
+            "param train.precision = 'fp16' needs a CUDA GPU",
+            fix="use 'auto', 'fp32' or (on CPUs with bf16 units) 'bf16'",
+        )
     if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise UserError(f"param train.precision = 'bf16': this GPU ({torch.cuda.get_device_name(0)}) has no bf16",
-                        fix="use 'auto' (fp16 there) or 'fp16'")
+        raise UserError(
+            f"param train.precision = 'bf16': this GPU ({torch.cuda.get_device_name(0)}) has no bf16",
+            fix="use 'auto' (fp16 there) or 'fp16'",
+        )
     return precision

@@ -44,8 +44,9 @@ class LossMeter:
 class ProgressReporter(TrainerCallback):
     """Progress bar (terminal) or plain lines (log), and one readable line per evaluation (main process only)."""
 
-    def __init__(self, meter: LossMeter, stream: TextIO | None = None, tty: bool | None = None,
-                 lines: int = 10) -> None:
+    def __init__(
+        self, meter: LossMeter, stream: TextIO | None = None, tty: bool | None = None, lines: int = 10
+    ) -> None:
         self.meter = meter
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
@@ -67,11 +68,18 @@ class ProgressReporter(TrainerCallback):
         self.started, self.first_step = time.monotonic(), state.global_step
         self.every = max(1, math.ceil(state.max_steps / self.lines))
         if self.tty:
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train", unit="step",
-                            file=self.stream, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                desc="train",
+                unit="step",
+                file=self.stream,
+                dynamic_ncols=True,
+            )
         else:
-            self._print(f"train: {state.max_steps} optimizer steps, a progress line after the first and every "
-                        f"{self.every}")
+            self._print(
+                f"train: {state.max_steps} optimizer steps, a progress line after the first and every {self.every}"
+            )
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         if args.process_index != 0:
@@ -85,10 +93,12 @@ class ProgressReporter(TrainerCallback):
             elapsed = time.monotonic() - self.started
             done = state.global_step - self.first_step
             eta = elapsed / done * (state.max_steps - state.global_step) if done else 0.0
-            self._print(f"train: step {state.global_step}/{state.max_steps} "
-                        f"({100 * state.global_step / state.max_steps:.0f}%)"
-                        + (f"  loss {loss:.3f}" if loss is not None else "")
-                        + f"  [{clock(elapsed)} elapsed, ETA {clock(eta)}]")
+            self._print(
+                f"train: step {state.global_step}/{state.max_steps} "
+                f"({100 * state.global_step / state.max_steps:.0f}%)"
+                + (f"  loss {loss:.3f}" if loss is not None else "")
+                + f"  [{clock(elapsed)} elapsed, ETA {clock(eta)}]"
+            )
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         if args.process_index != 0:
@@ -97,8 +107,11 @@ class ProgressReporter(TrainerCallback):
         if not rows:
             return
         row = rows[-1]
-        parts = [f"step {row['step']}/{state.max_steps} (epoch {row['epoch']:.2f})",
-                 f"eval_score {row['eval_score']:.4f}", f"avg_cosine {row['avg_cosine']:.3f}"]
+        parts = [
+            f"step {row['step']}/{state.max_steps} (epoch {row['epoch']:.2f})",
+            f"eval_score {row['eval_score']:.4f}",
+            f"avg_cosine {row['avg_cosine']:.3f}",
+        ]
         if "val_mrr_at_10" in row:
             parts.append(f"val_mrr@10 {row['val_mrr_at_10']:.4f}")
         if "train_loss" in row:

@@ -57,15 +57,29 @@ from banglasim.training.precision import resolve_precision
 from banglasim.training.progress import LossMeter, ProgressReporter
 
 LAUNCHER_ENV = "BANGLASIM_TRAIN_LAUNCHER"  # set for the workers this stage starts under torchrun
-INPUTS = ((BASE_MODEL_DIR / "modules.json", "base_model"), (MINED_TRAIN_FILE, "mine"), (VALIDATION_FILE, "split"),
-          (PASSAGES_FILE, "prepare"))
+INPUTS = (
+    (BASE_MODEL_DIR / "modules.json", "base_model"),
+    (MINED_TRAIN_FILE, "mine"),
+    (VALIDATION_FILE, "split"),
+    (PASSAGES_FILE, "prepare"),
+)
 RUN_INPUTS = [BASE_MODEL_DIR, MINED_TRAIN_FILE, VALIDATION_FILE, PASSAGES_FILE]  # a run's identity (with params, code)
 
 
 def launch_distributed(params_path: str, processes: int) -> None:
     """Re-run this stage under torchrun with `processes` workers on this machine (DDP, gloo on CPU)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-           "-m", "banglasim", "--params", params_path, "train"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={processes}",
+        "-m",
+        "banglasim",
+        "--params",
+        params_path,
+        "train",
+    ]
     print(f"train: launching {processes} processes: {' '.join(cmd[1:])}", flush=True)
     code = subprocess.call(cmd, env={**os.environ, LAUNCHER_ENV: str(os.getpid())})
     if code != 0:
@@ -76,18 +90,31 @@ def training_arguments(tp: TrainParams, run_dir: Path, precision: str) -> Senten
     """Optimisation settings from the train params; evaluation and checkpoints are left to EvalSchedule."""
     warmup = tp.warmup_steps if tp.warmup_steps is not None else tp.warmup_ratio  # ratio if < 1
     return SentenceTransformerTrainingArguments(
-        output_dir=str(run_dir), num_train_epochs=tp.epochs, per_device_train_batch_size=tp.batch_size,
-        learning_rate=tp.learning_rate, warmup_steps=warmup, optim="adamw_torch",
+        output_dir=str(run_dir),
+        num_train_epochs=tp.epochs,
+        per_device_train_batch_size=tp.batch_size,
+        learning_rate=tp.learning_rate,
+        warmup_steps=warmup,
+        optim="adamw_torch",
         use_cpu=not torch.cuda.is_available(),  # also what makes accelerate see torchrun's CPU workers (gloo)
-        seed=tp.seed, data_seed=tp.seed, bf16=precision == "bf16", fp16=precision == "fp16",
-        eval_strategy="no", logging_strategy="no", save_strategy="no",  # EvalSchedule: step 0 + every 1/n epoch
-        eval_on_start=True, report_to="none", disable_tqdm=True, dataloader_drop_last=False,
+        seed=tp.seed,
+        data_seed=tp.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        eval_strategy="no",
+        logging_strategy="no",
+        save_strategy="no",  # EvalSchedule: step 0 + every 1/n epoch
+        eval_on_start=True,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_drop_last=False,
         batch_sampler=SAMPLERS[tp.batch_sampler],
     )
 
 
-def install_cache(model: SentenceTransformer, tp: TrainParams, trainable_layers: int,
-                  rows: list[dict]) -> FrozenPrefixCache | None:
+def install_cache(
+    model: SentenceTransformer, tp: TrainParams, trainable_layers: int, rows: list[dict]
+) -> FrozenPrefixCache | None:
     """The frozen-prefix cache (capped at train.cache_max_mb), checked against the model's own forward."""
     auto = model[0].auto_model
     if not tp.cache_frozen or not FrozenPrefixCache.supports(auto, trainable_layers):
@@ -98,9 +125,15 @@ def install_cache(model: SentenceTransformer, tp: TrainParams, trainable_layers:
     return cache if cache.install(probe) else None
 
 
-def build_trainer(params: Params, args: SentenceTransformerTrainingArguments, rows: list[dict], validation: list[dict],
-                  base: Path, callbacks: list, corpus: list[str] | None = None) -> tuple[CheckpointingTrainer,
-                                                                                      dict[str, str]]:
+def build_trainer(
+    params: Params,
+    args: SentenceTransformerTrainingArguments,
+    rows: list[dict],
+    validation: list[dict],
+    base: Path,
+    callbacks: list,
+    corpus: list[str] | None = None,
+) -> tuple[CheckpointingTrainer, dict[str, str]]:
     """The base model with its frozen layers and prompts, the training data, loss and evaluator (validation
     questions ranked against `corpus`, the prepared passages): a Trainer."""
     mp, tp = params.model, params.train
@@ -113,9 +146,14 @@ def build_trainer(params: Params, args: SentenceTransformerTrainingArguments, ro
     # the model card's example, set here so that the Trainer does not sample (and print) its own
     model.model_card_data.widget = [{"source_sentence": rows[0]["anchor"], "sentences": [rows[0]["positive"]]}]
     evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts, corpus=corpus)
-    trainer = CheckpointingTrainer(model=model, args=args, train_dataset=train_dataset(rows, tp.hard_negatives),
-                                   loss=make_loss(model, tp.loss, tp.mini_batch_size), evaluator=evaluator,
-                                   callbacks=callbacks)
+    trainer = CheckpointingTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset(rows, tp.hard_negatives),
+        loss=make_loss(model, tp.loss, tp.mini_batch_size),
+        evaluator=evaluator,
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)  # no raw metric dicts: ProgressReporter prints what a person reads
     return trainer, prompts
 
@@ -153,15 +191,26 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
     meter, metrics_cb, wall_before = LossMeter(), LiveMetrics(None), wall_seconds_before(resume)
     curves = StepCurves(meter)
     corpus = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)]  # validation ranks against all passages
-    trainer, prompts = build_trainer(params, args, rows, atomic.read_jsonl(VALIDATION_FILE), BASE_MODEL_DIR,
-                                     [EvalSchedule(tp.evals_per_epoch), metrics_cb, curves,
-                                      CheckpointMarker(wall_before), ProgressReporter(meter)], corpus)
+    trainer, prompts = build_trainer(
+        params,
+        args,
+        rows,
+        atomic.read_jsonl(VALIDATION_FILE),
+        BASE_MODEL_DIR,
+        [EvalSchedule(tp.evals_per_epoch), metrics_cb, curves, CheckpointMarker(wall_before), ProgressReporter(meter)],
+        corpus,
+    )
     trainer.loss_meter, model = meter, trainer.model
     duplicates = in_batch_duplicates(trainer, [r["passage_id"] for r in rows])
     if is_main:
-        print("train: batches with one passage twice (MNRL would use a true positive as a negative): "
-              + ", ".join(f"{d['batches_with_a_passage_twice']} of {d['batches']} with {name}"
-                          + (" (used)" if name == tp.batch_sampler else "") for name, d in duplicates.items()))
+        print(
+            "train: batches with one passage twice (MNRL would use a true positive as a negative): "
+            + ", ".join(
+                f"{d['batches_with_a_passage_twice']} of {d['batches']} with {name}"
+                + (" (used)" if name == tp.batch_sampler else "")
+                for name, d in duplicates.items()
+            )
+        )
     cache = install_cache(model, tp, mp.trainable_layers, rows)
     # 5. DVCLive writes into the staging folder (main process only); train
     live = None
@@ -184,24 +233,42 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
     if not is_main:
         return
     # 6. choose the step, stage every output, publish them as one unit, drop other runs' checkpoints
-    publish_run(params, run_dir, trainer, metrics_cb.series, live, dict(
-        run=run_dir.name, prompts=prompts, precision=precision, wall_seconds=round(wall_before + wall, 1),
-        wall_seconds_this_part=round(wall, 1),  # a resumed run: wall_seconds adds the parts before, to its checkpoint
-        seconds_per_step=round(wall / max(1, trainer.state.global_step - resumed_at), 3),
-        train_pairs=len(rows) * tp.epochs,
-        resumed_from=resume, frozen_cache=cache.stats() if cache is not None else None,
-        in_batch_duplicates=duplicates, peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        processes=args.world_size, per_device_batch_size=tp.batch_size,
-        global_batch_size=tp.batch_size * args.world_size))
+    publish_run(
+        params,
+        run_dir,
+        trainer,
+        metrics_cb.series,
+        live,
+        dict(
+            run=run_dir.name,
+            prompts=prompts,
+            precision=precision,
+            wall_seconds=round(wall_before + wall, 1),
+            wall_seconds_this_part=round(
+                wall, 1
+            ),  # a resumed run: wall_seconds adds the parts before, to its checkpoint
+            seconds_per_step=round(wall / max(1, trainer.state.global_step - resumed_at), 3),
+            train_pairs=len(rows) * tp.epochs,
+            resumed_from=resume,
+            frozen_cache=cache.stats() if cache is not None else None,
+            in_batch_duplicates=duplicates,
+            peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            processes=args.world_size,
+            per_device_batch_size=tp.batch_size,
+            global_batch_size=tp.batch_size * args.world_size,
+        ),
+    )
 
 
-def publish_run(params: Params, run_dir: Path, trainer: CheckpointingTrainer, history: list[dict], live,
-                record: dict) -> None:
+def publish_run(
+    params: Params, run_dir: Path, trainer: CheckpointingTrainer, history: list[dict], live, record: dict
+) -> None:
     """Stage the chosen step's model, the DVCLive files, the train metrics and the run record; publish them."""
     tp, steps = params.train, trainer.state.global_step
     selected = select_step(history, tp.select)
-    publish.stage_model(trainer.model, run_dir, selected, steps, params,
-                        next(r for r in history if r["step"] == selected))
+    publish.stage_model(
+        trainer.model, run_dir, selected, steps, params, next(r for r in history if r["step"] == selected)
+    )
     live.summary["published_step"] = selected  # DVCLive's summary is of the last step; this names the published one
     live.end()
     stage = publish.staging_dir(run_dir)
@@ -209,20 +276,34 @@ def publish_run(params: Params, run_dir: Path, trainer: CheckpointingTrainer, hi
     atomic.write_json(stage / "run_record.json", build_run_record(params, **record))
     publish.commit(run_dir)
     remove_other_runs(keep=run_dir)
-    print(f"train: {steps} steps in {record['wall_seconds']:.1f}s"
-          + (f" ({record['wall_seconds_this_part']:.1f}s in this part, resumed from {record['resumed_from']})"
-             if record.get("resumed_from") else "")
-          + f"; published step {selected} of {steps} (train.select: {tp.select}) to {MODEL_DIR}/"
-          + ("" if selected == steps else f"; dvclive/metrics.json shows the last step, {steps}, and names the "
-                                          f"published one as published_step"))
+    print(
+        f"train: {steps} steps in {record['wall_seconds']:.1f}s"
+        + (
+            f" ({record['wall_seconds_this_part']:.1f}s in this part, resumed from {record['resumed_from']})"
+            if record.get("resumed_from")
+            else ""
+        )
+        + f"; published step {selected} of {steps} (train.select: {tp.select}) to {MODEL_DIR}/"
+        + (
+            ""
+            if selected == steps
+            else f"; dvclive/metrics.json shows the last step, {steps}, and names the published one as published_step"
+        )
+    )
 
 
 def train_metrics(run: str, selected: int, select: str, steps: int, history: list[dict], record: dict) -> dict:
     """metrics/train.json: the run, its steps, validation MRR@10 (whole corpus) of the base model (step 0) and of
     the published step, and the train stage's time, so that `dvc exp show` can list a validation-only grid."""
     by_step = {row["step"]: row for row in history}
-    return {"run": run, "selected_step": selected, "select": select, "total_steps": steps,
-            "eval_steps": [row["step"] for row in history],
-            "val_mrr_at_10_base": by_step.get(0, {}).get("val_mrr_at_10"),
-            "val_mrr_at_10_selected": by_step[selected].get("val_mrr_at_10"),
-            "wall_seconds": record["wall_seconds"], "seconds_per_step": record["seconds_per_step"]}
+    return {
+        "run": run,
+        "selected_step": selected,
+        "select": select,
+        "total_steps": steps,
+        "eval_steps": [row["step"] for row in history],
+        "val_mrr_at_10_base": by_step.get(0, {}).get("val_mrr_at_10"),
+        "val_mrr_at_10_selected": by_step[selected].get("val_mrr_at_10"),
+        "wall_seconds": record["wall_seconds"],
+        "seconds_per_step": record["seconds_per_step"],
+    }

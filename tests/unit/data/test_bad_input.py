@@ -64,6 +64,7 @@ def _squad_with(record: dict, context: object = DHAKA, drop_context: bool = Fals
         if drop_context:
             del doc["data"][0]["paragraphs"][1]["context"]
         write_json(src / "bad.json", doc)
+
     return write
 
 
@@ -76,47 +77,90 @@ LONG_PASSAGE = ("বাংলা ভাষা পৃথিবীর অন্য
 CASES = {
     "malformed_json": Case(
         _text("bad.json", '{"data": [{"title": "ঢাকা", "paragraphs": [{"context": "ঢাকা বাংলাদেশের রাজধানী।",'),
-        "malformed_json", ("src/A/bad.json",), file_level=True),
+        "malformed_json",
+        ("src/A/bad.json",),
+        file_level=True,
+    ),
     "schema_not_squad": Case(
         lambda src: write_json(src / "bad.json", [{"প্রশ্ন": "বাংলাদেশের রাজধানী কোনটি?", "উত্তর": "ঢাকা"}]),
-        "bad_schema", ("src/A/bad.json",), file_level=True),
+        "bad_schema",
+        ("src/A/bad.json",),
+        file_level=True,
+    ),
     "schema_no_paragraphs": Case(
         lambda src: write_json(src / "bad.json", {"data": [{"title": "ঢাকা", "qas": [{"question": "কী?"}]}]}),
-        "bad_schema", ("src/A/bad.json", "data[0]"), file_level=True),
+        "bad_schema",
+        ("src/A/bad.json", "data[0]"),
+        file_level=True,
+    ),
     "table_without_question_column": Case(
         lambda src: write_table(src / "bad.csv", ["প্রশ্ন", "context"], [["বাংলাদেশের রাজধানী কোনটি?", DHAKA]]),
-        "bad_schema", ("src/A/bad.csv", "question"), file_level=True),
+        "bad_schema",
+        ("src/A/bad.csv", "question"),
+        file_level=True,
+    ),
     "csv_unclosed_quote": Case(  # a quote never closed swallowed every row after it (issue 19.3)
-        _text("bad.csv", "id,question,context\nu1,ঢাকা কোথায়?,ঢাকা বাংলাদেশের রাজধানী।\n"
-                         'u2,পদ্মা কোথায়?,"পদ্মা নদী বাংলাদেশের প্রধান নদী।\nu3,যমুনা কোথায়?,যমুনা একটি নদী।\n'),
-        "malformed_table", ("src/A/bad.csv", "row 3", "quot"), file_level=True),
+        _text(
+            "bad.csv",
+            "id,question,context\nu1,ঢাকা কোথায়?,ঢাকা বাংলাদেশের রাজধানী।\n"
+            'u2,পদ্মা কোথায়?,"পদ্মা নদী বাংলাদেশের প্রধান নদী।\nu3,যমুনা কোথায়?,যমুনা একটি নদী।\n',
+        ),
+        "malformed_table",
+        ("src/A/bad.csv", "row 3", "quot"),
+        file_level=True,
+    ),
     "csv_extra_field": Case(
-        _text("bad.csv", "id,question,context\nx1,ঢাকা কোথায়?,ঢাকা বাংলাদেশের রাজধানী।\n"
-                         "x2,পদ্মা কোথায়?,পদ্মা নদী, বাংলাদেশের প্রধান নদী।\n"),
-        "wrong_field_count", ("src/A/bad.csv", "row 3", "x2", "3 columns", "4 fields"), good_in_bad_file=1),
+        _text(
+            "bad.csv", "id,question,context\nx1,ঢাকা কোথায়?,ঢাকা বাংলাদেশের রাজধানী।\nx2,পদ্মা কোথায়?,পদ্মা নদী, বাংলাদেশের প্রধান নদী।\n"
+        ),
+        "wrong_field_count",
+        ("src/A/bad.csv", "row 3", "x2", "3 columns", "4 fields"),
+        good_in_bad_file=1,
+    ),
     "not_utf8_utf16_json": Case(_utf16_squad, "not_utf8", ("src/A/bad.json", "UTF-8"), file_level=True),
     "not_utf8_stray_byte": Case(_stray_byte_jsonl, "not_utf8", ("src/A/bad.jsonl", "line 2"), file_level=True),
     "empty_question": Case(
         _squad_with({"id": "eq-2", "question": " \t ", "answers": []}),
-        "empty_question", ("src/A/bad.json", "data[0].paragraphs[1].qas[0]", "eq-2"), good_in_bad_file=1),
+        "empty_question",
+        ("src/A/bad.json", "data[0].paragraphs[1].qas[0]", "eq-2"),
+        good_in_bad_file=1,
+    ),
     "empty_question_jsonl": Case(
         _jsonl_with({"id": "eq-3", "question": "", "context": DHAKA}),
-        "empty_question", ("src/A/bad.jsonl", "line 2", "eq-3"), good_in_bad_file=1),
+        "empty_question",
+        ("src/A/bad.jsonl", "line 2", "eq-3"),
+        good_in_bad_file=1,
+    ),
     "empty_passage": Case(
         _jsonl_with({"id": "ep-2", "question": "ঢাকা কোন নদীর তীরে অবস্থিত?", "context": "   "}),
-        "empty_passage", ("src/A/bad.jsonl", "line 2", "ep-2"), good_in_bad_file=1),
+        "empty_passage",
+        ("src/A/bad.jsonl", "line 2", "ep-2"),
+        good_in_bad_file=1,
+    ),
     "empty_passage_squad": Case(
         _squad_with({"id": "ep-3", "question": "ঢাকা কোন নদীর তীরে অবস্থিত?"}, context=""),
-        "empty_passage", ("src/A/bad.json", "data[0].paragraphs[1].qas[0]", "ep-3"), good_in_bad_file=1),
+        "empty_passage",
+        ("src/A/bad.json", "data[0].paragraphs[1].qas[0]", "ep-3"),
+        good_in_bad_file=1,
+    ),
     "passage_too_long": Case(
         _jsonl_with({"id": "pl-2", "question": "বাংলা ভাষা কেমন?", "context": LONG_PASSAGE}),
-        "passage_too_long", ("src/A/bad.jsonl", "line 2", "pl-2", "max_passage_chars"), good_in_bad_file=1),
+        "passage_too_long",
+        ("src/A/bad.jsonl", "line 2", "pl-2", "max_passage_chars"),
+        good_in_bad_file=1,
+    ),
     "question_without_passage": Case(
         _jsonl_with({"id": "np-2", "question": "ঢাকা কোন নদীর তীরে অবস্থিত?", "answer": "বুড়িগঙ্গা"}),
-        "no_passage", ("src/A/bad.jsonl", "line 2", "np-2"), good_in_bad_file=1),
+        "no_passage",
+        ("src/A/bad.jsonl", "line 2", "np-2"),
+        good_in_bad_file=1,
+    ),
     "question_without_passage_squad": Case(
         _squad_with({"id": "np-3", "question": "ঢাকা কোন নদীর তীরে অবস্থিত?"}, drop_context=True),
-        "no_passage", ("src/A/bad.json", "data[0].paragraphs[1].qas[0]", "np-3"), good_in_bad_file=1),
+        "no_passage",
+        ("src/A/bad.json", "data[0].paragraphs[1].qas[0]", "np-3"),
+        good_in_bad_file=1,
+    ),
 }
 
 
@@ -172,12 +216,15 @@ def test_skip_counts_several_reasons_per_source(tmp_path, monkeypatch):
     for label in ("D2", "D3"):
         (tmp_path / "src" / label).mkdir(parents=True)
     write_json(tmp_path / "src/D2/good.json", sample_squad(PASSAGES[:2]))
-    write_jsonl(tmp_path / "src/D2/bad.jsonl", [
-        {"id": "1", "question": "", "context": DHAKA},
-        {"id": "2", "question": "ঢাকা কোথায়?"},
-        {"id": "3", "question": "ঢাকা কোথায়?", "context": ""},
-        {"id": "4", "question": "   ", "context": TAGORE},
-    ])
+    write_jsonl(
+        tmp_path / "src/D2/bad.jsonl",
+        [
+            {"id": "1", "question": "", "context": DHAKA},
+            {"id": "2", "question": "ঢাকা কোথায়?"},
+            {"id": "3", "question": "ঢাকা কোথায়?", "context": ""},
+            {"id": "4", "question": "   ", "context": TAGORE},
+        ],
+    )
     (tmp_path / "src/D3/broken.json").write_text("[{]", encoding="utf-8")
     write_json(tmp_path / "src/D3/good.json", sample_squad(PASSAGES[2:]))
     write_params(tmp_path, ["src/D2", "src/D3"], prepare__on_error="skip")
@@ -186,8 +233,12 @@ def test_skip_counts_several_reasons_per_source(tmp_path, monkeypatch):
     m = metrics(tmp_path)
     assert m["sources"]["D2"]["records_skipped"] == {"empty_question": 2, "no_passage": 1, "empty_passage": 1}
     assert m["sources"]["D3"]["records_skipped"] == {"malformed_json": 1}
-    assert m["total"]["records_skipped"] == {"empty_passage": 1, "empty_question": 2, "malformed_json": 1,
-                                             "no_passage": 1}
+    assert m["total"]["records_skipped"] == {
+        "empty_passage": 1,
+        "empty_question": 2,
+        "malformed_json": 1,
+        "no_passage": 1,
+    }
     assert m["total"]["files_rejected"] == 1
     assert m["total"]["questions"] == sum(len(qs) for _, qs in PASSAGES)
 
@@ -262,41 +313,81 @@ def _mostly(strategy):
 
 
 words = st.text(alphabet=BENGALI, min_size=1, max_size=40)
-answers = st.lists(st.fixed_dictionaries({}, optional={"text": _maybe(texts), "answer_start": _maybe(st.integers())}),
-                   max_size=2)
+answers = st.lists(
+    st.fixed_dictionaries({}, optional={"text": _maybe(texts), "answer_start": _maybe(st.integers())}), max_size=2
+)
 # partial SQuAD: any key may be missing or of any type
-qas = st.fixed_dictionaries({}, optional={
-    "id": json_values, "question": _maybe(texts), "answers": _maybe(answers), "is_impossible": st.booleans()})
+qas = st.fixed_dictionaries(
+    {},
+    optional={"id": json_values, "question": _maybe(texts), "answers": _maybe(answers), "is_impossible": st.booleans()},
+)
 paragraphs = st.fixed_dictionaries({}, optional={"context": _maybe(texts), "qas": _maybe(st.lists(qas, max_size=3))})
-articles = st.fixed_dictionaries({}, optional={"title": _maybe(texts),
-                                               "paragraphs": _maybe(st.lists(paragraphs, max_size=3))})
-squad_partial = st.fixed_dictionaries({}, optional={"version": json_values,
-                                                    "data": _maybe(st.lists(articles, max_size=3))})
+articles = st.fixed_dictionaries(
+    {}, optional={"title": _maybe(texts), "paragraphs": _maybe(st.lists(paragraphs, max_size=3))}
+)
+squad_partial = st.fixed_dictionaries(
+    {}, optional={"version": json_values, "data": _maybe(st.lists(articles, max_size=3))}
+)
 # nearly SQuAD: the keys are there, mostly well typed
-near_qas = st.fixed_dictionaries({"question": _mostly(words)}, optional={
-    "id": json_values, "answers": _mostly(answers), "is_impossible": st.booleans()})
-near_paragraphs = st.fixed_dictionaries({"context": _mostly(words),
-                                         "qas": _mostly(st.lists(near_qas, min_size=1, max_size=3))})
-near_articles = st.fixed_dictionaries({"paragraphs": _mostly(st.lists(near_paragraphs, min_size=1, max_size=3))},
-                                      optional={"title": _mostly(texts)})
-squad_near = st.fixed_dictionaries({"data": _mostly(st.lists(near_articles, min_size=1, max_size=2))},
-                                   optional={"version": json_values})
+near_qas = st.fixed_dictionaries(
+    {"question": _mostly(words)},
+    optional={"id": json_values, "answers": _mostly(answers), "is_impossible": st.booleans()},
+)
+near_paragraphs = st.fixed_dictionaries(
+    {"context": _mostly(words), "qas": _mostly(st.lists(near_qas, min_size=1, max_size=3))}
+)
+near_articles = st.fixed_dictionaries(
+    {"paragraphs": _mostly(st.lists(near_paragraphs, min_size=1, max_size=3))}, optional={"title": _mostly(texts)}
+)
+squad_near = st.fixed_dictionaries(
+    {"data": _mostly(st.lists(near_articles, min_size=1, max_size=2))}, optional={"version": json_values}
+)
 # well-formed SQuAD with random extras: the success path
-valid_qas = st.fixed_dictionaries({"question": words}, optional={
-    "id": json_values, "answers": st.lists(st.fixed_dictionaries({"text": texts}), max_size=2),
-    "is_impossible": st.booleans(), "extra": json_values})
-squad_valid = st.fixed_dictionaries({"data": st.lists(st.fixed_dictionaries(
-    {"paragraphs": st.lists(st.fixed_dictionaries({"context": words, "qas": st.lists(valid_qas, max_size=3)}),
-                            max_size=3)}, optional={"title": json_values}), min_size=1, max_size=2)})
+valid_qas = st.fixed_dictionaries(
+    {"question": words},
+    optional={
+        "id": json_values,
+        "answers": st.lists(st.fixed_dictionaries({"text": texts}), max_size=2),
+        "is_impossible": st.booleans(),
+        "extra": json_values,
+    },
+)
+squad_valid = st.fixed_dictionaries(
+    {
+        "data": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "paragraphs": st.lists(
+                        st.fixed_dictionaries({"context": words, "qas": st.lists(valid_qas, max_size=3)}), max_size=3
+                    )
+                },
+                optional={"title": json_values},
+            ),
+            min_size=1,
+            max_size=2,
+        )
+    }
+)
 squad_docs = st.one_of(json_values, squad_partial, squad_near, squad_valid)
-flat_rows = st.fixed_dictionaries({}, optional={
-    "id": json_values, "question": _maybe(texts), "context": _maybe(texts), "passage": _maybe(texts),
-    "answer": _maybe(texts), "title": json_values})
-near_rows = st.fixed_dictionaries({"question": _mostly(words)}, optional={
-    "id": json_values, "context": _mostly(words), "passage": _mostly(words), "answer": _mostly(texts)})
+flat_rows = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": json_values,
+        "question": _maybe(texts),
+        "context": _maybe(texts),
+        "passage": _maybe(texts),
+        "answer": _maybe(texts),
+        "title": json_values,
+    },
+)
+near_rows = st.fixed_dictionaries(
+    {"question": _mostly(words)},
+    optional={"id": json_values, "context": _mostly(words), "passage": _mostly(words), "answer": _mostly(texts)},
+)
 valid_rows = st.fixed_dictionaries({"question": words, "context": words}, optional={"id": json_values, "answer": texts})
-row_lists = st.lists(valid_rows, min_size=1, max_size=5) | st.lists(near_rows | flat_rows | json_values, min_size=1,
-                                                                    max_size=5)
+row_lists = st.lists(valid_rows, min_size=1, max_size=5) | st.lists(
+    near_rows | flat_rows | json_values, min_size=1, max_size=5
+)
 
 
 class _InTempRepo:

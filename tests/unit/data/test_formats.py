@@ -53,12 +53,25 @@ def test_squad_v11(repo):
 
 
 def test_squad_v20_keeps_impossible_questions(repo):
-    doc = squad([(DHAKA, [
-        qa("v2-1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা", is_impossible=False),
-        {"id": "v2-2", "question": "ঢাকার মেয়র কে ছিলেন ১৮৫০ সালে?", "answers": [], "is_impossible": True,
-         "plausible_answers": [{"text": "ঢাকা", "answer_start": 0}]},
-        {"id": "v2-3", "question": "ঢাকায় কতটি মেট্রো লাইন আছে?", "is_impossible": True},
-    ])], version="v2.0")
+    doc = squad(
+        [
+            (
+                DHAKA,
+                [
+                    qa("v2-1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা", is_impossible=False),
+                    {
+                        "id": "v2-2",
+                        "question": "ঢাকার মেয়র কে ছিলেন ১৮৫০ সালে?",
+                        "answers": [],
+                        "is_impossible": True,
+                        "plausible_answers": [{"text": "ঢাকা", "answer_start": 0}],
+                    },
+                    {"id": "v2-3", "question": "ঢাকায় কতটি মেট্রো লাইন আছে?", "is_impossible": True},
+                ],
+            )
+        ],
+        version="v2.0",
+    )
     write_json(repo / "src/A/qa2.json", doc)
     m, examples, _ = prepare_ok(repo)
     assert m["total"]["questions"] == 3
@@ -86,15 +99,20 @@ def test_json_lines(repo, suffix, column):
     assert {e["answer"] for e in examples} == {"ঢাকা", None, nfc("বুড়িগঙ্গা")}
 
 
-@pytest.mark.parametrize("name,column", [("qa.csv", "context"), ("qa.tsv", "passage"), ("qa.csv", "passage"),
-                                         ("qa.tsv", "context")])
+@pytest.mark.parametrize(
+    "name,column", [("qa.csv", "context"), ("qa.tsv", "passage"), ("qa.csv", "passage"), ("qa.tsv", "context")]
+)
 def test_csv_and_tsv(repo, name, column):
     rows = [
         ["t1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA, "ঢাকা"],
         ["t2", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE, ""],  # empty answer cell: no answer
         # a quoted field with the delimiter (and, in CSV, a line break) inside
-        ["t3", "ঢাকা, রাজধানী, কোন নদীর তীরে?",
-         "ঢাকা বাংলাদেশের রাজধানী," + ("\n" if name.endswith(".csv") else " ") + "বুড়িগঙ্গার\tতীরে।", "বুড়িগঙ্গার"],
+        [
+            "t3",
+            "ঢাকা, রাজধানী, কোন নদীর তীরে?",
+            "ঢাকা বাংলাদেশের রাজধানী," + ("\n" if name.endswith(".csv") else " ") + "বুড়িগঙ্গার\tতীরে।",
+            "বুড়িগঙ্গার",
+        ],
     ]
     write_table(repo / f"src/A/{name}", ["id", "question", column, "answer"], rows)
     m, examples, passages = prepare_ok(repo)
@@ -117,15 +135,20 @@ def test_table_without_answer_column(repo):
 
 def test_files_found_recursively(repo):
     write_json(repo / "src/A/2023/jan/qa.json", sample_squad(PASSAGES[:1]))
-    write_jsonl(repo / "src/A/2024/feb/mar/more.jsonl",
-                [{"id": "r1", "question": "রবীন্দ্রনাথ কবে নোবেল পান?", "context": TAGORE}])
-    write_table(repo / "src/A/deep/er/still/t.tsv", ["question", "passage"],
-                [["সুন্দরবনে কোন বাঘ বাস করে?", PASSAGES[2][0]]])
+    write_jsonl(
+        repo / "src/A/2024/feb/mar/more.jsonl", [{"id": "r1", "question": "রবীন্দ্রনাথ কবে নোবেল পান?", "context": TAGORE}]
+    )
+    write_table(
+        repo / "src/A/deep/er/still/t.tsv", ["question", "passage"], [["সুন্দরবনে কোন বাঘ বাস করে?", PASSAGES[2][0]]]
+    )
     m, examples, _ = prepare_ok(repo)
     assert m["total"]["files_read"] == 3
     assert m["total"]["questions"] == len(PASSAGES[0][1]) + 2
     assert {e["file"] for e in examples} == {
-        "src/A/2023/jan/qa.json", "src/A/2024/feb/mar/more.jsonl", "src/A/deep/er/still/t.tsv"}
+        "src/A/2023/jan/qa.json",
+        "src/A/2024/feb/mar/more.jsonl",
+        "src/A/deep/er/still/t.tsv",
+    }
 
 
 def test_other_extensions_listed_as_skipped_not_read(repo):
@@ -163,8 +186,9 @@ def test_utf8_bom_accepted(repo, kind):
 def test_mixed_formats_in_one_folder(repo):
     write_json(repo / "src/A/a.json", sample_squad(PASSAGES[:2]))
     write_jsonl(repo / "src/A/b.jsonl", [{"id": "j", "question": "সুন্দরবনে কোন বাঘ বাস করে?", "context": PASSAGES[2][0]}])
-    write_table(repo / "src/A/c.csv", ["id", "question", "context"],
-                [["c", "কক্সবাজার সৈকত কত কিলোমিটার লম্বা?", PASSAGES[3][0]]])
+    write_table(
+        repo / "src/A/c.csv", ["id", "question", "context"], [["c", "কক্সবাজার সৈকত কত কিলোমিটার লম্বা?", PASSAGES[3][0]]]
+    )
     m, examples, passages = prepare_ok(repo)
     assert m["total"]["files_read"] == 3
     assert len(passages) == 4
@@ -192,11 +216,16 @@ PADMA = '"পদ্মা নদী বাংলাদেশের প্রধ�
 
 def test_tsv_quotes_are_text_one_line_one_record(repo):
     """A bare quote in a TSV is text: five lines, five records, the quotes kept (they merged rows before)."""
-    rows = [("q1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA), ("q2", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE),
-            ("q3", "জাতীয় সংগীত কে লিখেছেন?", SONG), ("q4", "পদ্মা কেমন নদী?", PADMA),
-            ("q5", "ঢাকা কোন নদীর তীরে?", "ঢাকা বুড়িগঙ্গা নদীর তীরে।")]
-    (repo / "src/A/qa.tsv").write_text("id\tquestion\tcontext\n" + "".join("\t".join(r) + "\n" for r in rows),
-                                       encoding="utf-8")
+    rows = [
+        ("q1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA),
+        ("q2", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE),
+        ("q3", "জাতীয় সংগীত কে লিখেছেন?", SONG),
+        ("q4", "পদ্মা কেমন নদী?", PADMA),
+        ("q5", "ঢাকা কোন নদীর তীরে?", "ঢাকা বুড়িগঙ্গা নদীর তীরে।"),
+    ]
+    (repo / "src/A/qa.tsv").write_text(
+        "id\tquestion\tcontext\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8"
+    )
     m, examples, passages = prepare_ok(repo)
     assert m["total"]["questions"] == 5 and m["total"]["records_skipped"] == {}
     text_of = {p["passage_id"]: p["text"] for p in passages}
@@ -218,9 +247,15 @@ def test_tsv_field_spanning_lines_is_bad_input_not_merged(repo, capsys, on_error
     """A TSV record is one line: a field quoted across lines is never merged with the next. Its first line reads as
     text (an opening quote is text, as in the test above); the line that continues it has too few fields: bad input."""
     edit_params(repo, prepare__on_error=on_error)
-    write_table(repo / "src/A/qa.tsv", ["id", "question", "context"],
-                [["m1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA], ["m2", "ঢাকা কোথায়?", "ঢাকা বাংলাদেশের\nরাজধানী।"],
-                 ["m3", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE]])
+    write_table(
+        repo / "src/A/qa.tsv",
+        ["id", "question", "context"],
+        [
+            ["m1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA],
+            ["m2", "ঢাকা কোথায়?", "ঢাকা বাংলাদেশের\nরাজধানী।"],
+            ["m3", "রবীন্দ্রনাথ কবে নোবেল পান?", TAGORE],
+        ],
+    )
     if on_error == "fail":
         from banglasim.cli import main
 

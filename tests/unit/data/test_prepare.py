@@ -10,8 +10,17 @@ from file_writers import write_json, write_jsonl, write_table
 from data_helpers import PASSAGES, metrics, nfc, prepare_main, prepared, qa, sample_squad, squad, write_params
 
 DHAKA, TAGORE, SUNDARBAN, COX = (p[0] for p in PASSAGES)
-COUNT_KEYS = ("files_read", "files_skipped", "passages", "questions", "duplicates_dropped", "passages_merged",
-              "answers_not_found", "no_answer", "records_skipped")
+COUNT_KEYS = (
+    "files_read",
+    "files_skipped",
+    "passages",
+    "questions",
+    "duplicates_dropped",
+    "passages_merged",
+    "answers_not_found",
+    "no_answer",
+    "records_skipped",
+)
 
 
 @pytest.fixture
@@ -70,13 +79,19 @@ def test_whitespace_folded(repo):
 
 
 def test_exact_duplicate_pairs_dropped_and_counted(repo):
-    qs = [qa("a1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"), qa("a2", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
-          qa("a3", "ঢাকা কোন নদীর তীরে অবস্থিত?")]
+    qs = [
+        qa("a1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
+        qa("a2", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
+        qa("a3", "ঢাকা কোন নদীর তীরে অবস্থিত?"),
+    ]
     write_json(repo / "src/D2/a.json", squad([(DHAKA, qs)]))
     # the same pair again in another file of the same source, and in the other source
     write_jsonl(repo / "src/D2/b.jsonl", [{"id": "b1", "question": "বাংলাদেশের রাজধানী কোনটি?", "context": DHAKA}])
-    write_table(repo / "src/D3/c.csv", ["id", "question", "context"],
-                [["c1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA], ["c2", "সুন্দরবনে কোন বাঘ বাস করে?", SUNDARBAN]])
+    write_table(
+        repo / "src/D3/c.csv",
+        ["id", "question", "context"],
+        [["c1", "বাংলাদেশের রাজধানী কোনটি?", DHAKA], ["c2", "সুন্দরবনে কোন বাঘ বাস করে?", SUNDARBAN]],
+    )
     m, examples, _ = prepare_ok(repo)
     assert m["sources"]["D2"]["questions"] == 4 and m["sources"]["D2"]["duplicates_dropped"] == 2
     assert m["sources"]["D3"]["questions"] == 2 and m["sources"]["D3"]["duplicates_dropped"] == 1
@@ -100,10 +115,15 @@ def test_same_question_other_passage_not_a_duplicate(repo):
 def test_identical_passages_across_sources_merged(repo):
     write_json(repo / "src/D2/a.json", sample_squad(PASSAGES[:2], prefix="d2-"))
     # D3 repeats the Tagore passage (whitespace differs) with its own question, plus one of its own
-    write_json(repo / "src/D3/x/b.json", squad([
-        (TAGORE.replace(" ", "  "), [qa("d3-1", "রবীন্দ্রনাথ কোন বিষয়ে নোবেল পান?", "সাহিত্যে")]),
-        (COX, [qa("d3-2", "কক্সবাজার সৈকত কত কিলোমিটার লম্বা?")]),
-    ]))
+    write_json(
+        repo / "src/D3/x/b.json",
+        squad(
+            [
+                (TAGORE.replace(" ", "  "), [qa("d3-1", "রবীন্দ্রনাথ কোন বিষয়ে নোবেল পান?", "সাহিত্যে")]),
+                (COX, [qa("d3-2", "কক্সবাজার সৈকত কত কিলোমিটার লম্বা?")]),
+            ]
+        ),
+    )
     m, examples, passages = prepare_ok(repo)
     assert m["sources"]["D2"]["passages"] == 2 and m["sources"]["D3"]["passages"] == 2
     assert m["sources"]["D3"]["passages_merged"] == 1 and m["total"]["passages_merged"] == 1
@@ -144,29 +164,60 @@ def test_examples_keep_source_file_and_original_id(repo):
 
 def test_counts_per_source_and_total(repo):
     # D2: SQuAD file, 2 passages, 4 questions: one duplicate pair, one answer not in its passage, one without answer
-    write_json(repo / "src/D2/qa.json", squad([
-        (DHAKA, [qa("1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"), qa("2", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
-                 qa("3", "ঢাকা কোন নদীর তীরে অবস্থিত?", "পদ্মা")]),
-        (TAGORE, [qa("4", "রবীন্দ্রনাথ কবে নোবেল পান?")]),
-    ]))
+    write_json(
+        repo / "src/D2/qa.json",
+        squad(
+            [
+                (
+                    DHAKA,
+                    [
+                        qa("1", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
+                        qa("2", "বাংলাদেশের রাজধানী কোনটি?", "ঢাকা"),
+                        qa("3", "ঢাকা কোন নদীর তীরে অবস্থিত?", "পদ্মা"),
+                    ],
+                ),
+                (TAGORE, [qa("4", "রবীন্দ্রনাথ কবে নোবেল পান?")]),
+            ]
+        ),
+    )
     (repo / "src/D2/readme.txt").write_text("তথ্য", encoding="utf-8")
     # D3: JSONL with 3 questions on 2 passages, one of them D2's Dhaka passage (merged)
-    write_jsonl(repo / "src/D3/qa.jsonl", [
-        {"id": "5", "question": "শহরটি কোন নদীর তীরে?", "context": DHAKA, "answer": "বুড়িগঙ্গা"},
-        {"id": "6", "question": "সুন্দরবনে কোন বাঘ বাস করে?", "context": SUNDARBAN, "answer": "রয়েল বেঙ্গল টাইগার"},
-        {"id": "7", "question": "সুন্দরবন কী ধরনের বন?", "context": SUNDARBAN, "answer": "ম্যানগ্রোভ"},
-    ])
-    write_table(repo / "src/D3/more.csv", ["question", "context", "answer"],
-                [["কক্সবাজার সৈকত কত লম্বা?", COX, "১২০ কিলোমিটার"]])
+    write_jsonl(
+        repo / "src/D3/qa.jsonl",
+        [
+            {"id": "5", "question": "শহরটি কোন নদীর তীরে?", "context": DHAKA, "answer": "বুড়িগঙ্গা"},
+            {"id": "6", "question": "সুন্দরবনে কোন বাঘ বাস করে?", "context": SUNDARBAN, "answer": "রয়েল বেঙ্গল টাইগার"},
+            {"id": "7", "question": "সুন্দরবন কী ধরনের বন?", "context": SUNDARBAN, "answer": "ম্যানগ্রোভ"},
+        ],
+    )
+    write_table(
+        repo / "src/D3/more.csv", ["question", "context", "answer"], [["কক্সবাজার সৈকত কত লম্বা?", COX, "১২০ কিলোমিটার"]]
+    )
     m, examples, _ = prepare_ok(repo)
     d2, d3, total = m["sources"]["D2"], m["sources"]["D3"], m["total"]
     assert set(m["sources"]) == {"D2", "D3"}
     assert {k: d2[k] for k in COUNT_KEYS} == dict(
-        files_read=1, files_skipped=1, passages=2, questions=4, duplicates_dropped=1, passages_merged=0,
-        answers_not_found=1, no_answer=1, records_skipped={})
+        files_read=1,
+        files_skipped=1,
+        passages=2,
+        questions=4,
+        duplicates_dropped=1,
+        passages_merged=0,
+        answers_not_found=1,
+        no_answer=1,
+        records_skipped={},
+    )
     assert {k: d3[k] for k in COUNT_KEYS} == dict(
-        files_read=2, files_skipped=0, passages=3, questions=4, duplicates_dropped=0, passages_merged=1,
-        answers_not_found=0, no_answer=0, records_skipped={})
+        files_read=2,
+        files_skipped=0,
+        passages=3,
+        questions=4,
+        duplicates_dropped=0,
+        passages_merged=1,
+        answers_not_found=0,
+        no_answer=0,
+        records_skipped={},
+    )
     for k in COUNT_KEYS:
         if k != "records_skipped":
             assert total[k] == d2[k] + d3[k], k

@@ -25,8 +25,7 @@ def real_run(tmp_path_factory):
     if not all(s.is_dir() for s in SOURCES):
         pytest.skip(f"real data not found at {REAL_DATA}")
     root = tmp_path_factory.mktemp("real")
-    write_params(root, SOURCES, prepare__on_error="fail", prepare__num_samples=10000,
-                 split__group_by="passage")
+    write_params(root, SOURCES, prepare__on_error="fail", prepare__num_samples=10000, split__group_by="passage")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         assert prepare_main() == 0
@@ -66,8 +65,10 @@ def test_grouped_split(real_run):
     assert m["val_passages_in_train"] == m["test_passages_in_train"] == m["test_passages_in_validation"] == 0
     assert m["train_examples"] + m["val_queries"] + m["test_queries"] == 6773
     train = read_jsonl(real_run / "data/splits/train.jsonl")
-    held = {name: {r["passage_id"] for r in read_jsonl(real_run / f"data/splits/{name}.jsonl") if r["score"] == 1.0}
-            for name in ("validation", "test")}
+    held = {
+        name: {r["passage_id"] for r in read_jsonl(real_run / f"data/splits/{name}.jsonl") if r["score"] == 1.0}
+        for name in ("validation", "test")
+    }
     train_pids = {r["passage_id"] for r in train}
     assert not train_pids & held["validation"] and not train_pids & held["test"]
     assert not held["validation"] & held["test"]

@@ -42,8 +42,11 @@ def split(root, **overrides):
     edit_params(root, **{f"split__{k}": v for k, v in overrides.items()})
     assert main(["split"]) == 0
     split.test_rows = read_jsonl(root / "data/splits/test.jsonl")
-    return (read_jsonl(root / "data/splits/train.jsonl"), read_jsonl(root / "data/splits/validation.jsonl"),
-            metrics(root, "split"))
+    return (
+        read_jsonl(root / "data/splits/train.jsonl"),
+        read_jsonl(root / "data/splits/validation.jsonl"),
+        metrics(root, "split"),
+    )
 
 
 def positives(val_rows):
@@ -55,15 +58,22 @@ def positives(val_rows):
 def test_grouped_split_puts_each_passage_in_one_split_only(repo, seed, fractions):
     train, val, m = split(repo, group_by="passage", val_fraction=fractions[0], test_fraction=fractions[1], seed=seed)
     test = split.test_rows
-    pids = {name: {r["passage_id"] for r in rows} for name, rows in
-            (("train", train), ("val", positives(val)), ("test", positives(test)))}
+    pids = {
+        name: {r["passage_id"] for r in rows}
+        for name, rows in (("train", train), ("val", positives(val)), ("test", positives(test)))
+    }
     assert all(pids.values())
     assert not pids["train"] & pids["val"] and not pids["train"] & pids["test"] and not pids["val"] & pids["test"]
     assert m["val_passages_in_train"] == m["test_passages_in_train"] == m["test_passages_in_validation"] == 0
     assert (m["train_passages"], m["val_passages"], m["test_passages"]) == tuple(map(len, pids.values()))
     assert len(train) + len(positives(val)) + len(positives(test)) == N_EXAMPLES
-    assert (m["train_examples"], m["val_queries"], m["val_pairs"], m["test_queries"], m["test_pairs"]) == \
-        (len(train), len(positives(val)), len(val), len(positives(test)), len(test))
+    assert (m["train_examples"], m["val_queries"], m["val_pairs"], m["test_queries"], m["test_pairs"]) == (
+        len(train),
+        len(positives(val)),
+        len(val),
+        len(positives(test)),
+        len(test),
+    )
     # the negatives of a held-out question are passages of its own split
     for rows, own in ((val, pids["val"]), (test, pids["test"])):
         assert {r["passage_id"] for r in rows} <= own
@@ -162,8 +172,10 @@ def test_split_before_prepare_is_a_user_error(tmp_path):
 # ---------------------------------------------------------------- splits too small to measure (issue 19.9)
 
 
-@pytest.mark.parametrize(("n_passages", "group_by", "fix"), [
-    (1, "none", "add data"), (3, "passage", "add data"), (24, "passage", "raise split.val_fraction")])
+@pytest.mark.parametrize(
+    ("n_passages", "group_by", "fix"),
+    [(1, "none", "add data"), (3, "passage", "add data"), (24, "passage", "raise split.val_fraction")],
+)
 def test_a_held_out_split_with_fewer_than_two_passages_is_refused(tmp_path, monkeypatch, n_passages, group_by, fix):
     """1 passage ranked against itself scores MRR@10 1.0: refused, with advice that fits (more data, or a larger
     fraction), never "set split.negatives_per_query >= 1" while it is already 1."""

@@ -76,10 +76,18 @@ def test_whole_corpus_ranks_agree_with_information_retrieval_evaluator(tiny):
     assert pair["mrr_at_10"] == pytest.approx(ours["mrr_at_10"])
     asked = [(i, q) for i, (q, pos) in enumerate(zip(queries, positives)) if pos < 6]
     ir = InformationRetrievalEvaluator(
-        queries={f"q{i}": q for i, q in asked}, corpus={f"c{j:03d}": p for j, p in enumerate(passages)},
+        queries={f"q{i}": q for i, q in asked},
+        corpus={f"c{j:03d}": p for j, p in enumerate(passages)},
         relevant_docs={f"q{i}": {f"c{positives[i]:03d}"} for i, _ in asked},
-        mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 5, 10], precision_recall_at_k=[1, 5, 10], map_at_k=[10],
-        name="ir", write_csv=False, batch_size=8)
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        map_at_k=[10],
+        name="ir",
+        write_csv=False,
+        batch_size=8,
+    )
     theirs = ir(tiny)
     assert len(ev.ranks) == len(asked) and ev.ranks.max() <= len(passages)
     assert ev.ranks.max() > 6, "a non-trivial case: some question ranks a training passage above its own"
@@ -129,8 +137,10 @@ class Counting:
 
 def test_compare_headline_is_whole_corpus_with_the_within_split_block_beside_it(tiny):
     passages, queries, positives = sample_qa(n_passages=15, per_passage=2)
-    splits = {"test": split_rows(passages, queries, positives, range(0, 4)),
-              "validation": split_rows(passages, queries, positives, range(4, 8))}
+    splits = {
+        "test": split_rows(passages, queries, positives, range(0, 4)),
+        "validation": split_rows(passages, queries, positives, range(4, 8)),
+    }
     model, memo = Counting(tiny), {}
     result = {name: compare(model, model, rows, CFG, {}, passages, memo) for name, rows in splits.items()}
     n_questions = sum(len({r["query_id"] for r in rows}) for rows in splits.values())

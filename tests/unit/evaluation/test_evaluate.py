@@ -122,8 +122,14 @@ def test_passage_ranks_agree_with_information_retrieval_evaluator(tiny):
         queries={f"q{i}": q for i, q in enumerate(queries)},
         corpus={f"c{j:03d}": p for j, p in enumerate(passages)},
         relevant_docs={f"q{i}": {f"c{positives[i]:03d}"} for i in range(len(queries))},
-        mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 5, 10], precision_recall_at_k=[1, 5, 10], map_at_k=[10],
-        name="ir", write_csv=False, batch_size=8,
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        map_at_k=[10],
+        name="ir",
+        write_csv=False,
+        batch_size=8,
     )
     theirs = ir(tiny)
     assert tiny.similarity_fn_name == "cosine"
@@ -179,12 +185,11 @@ def test_bootstrap_ci_zero_samples_gives_no_intervals():
 # ---------------------------------------------------------------- the pair evaluator and score_model
 
 
-
-
 def test_pair_evaluator_average_cosines(tiny):
     rows = validation_rows()
-    ev = PairSimilarityEvaluator([r["query"] for r in rows], [r["passage"] for r in rows],
-                                 [r["score"] for r in rows], batch_size=4)
+    ev = PairSimilarityEvaluator(
+        [r["query"] for r in rows], [r["passage"] for r in rows], [r["score"] for r in rows], batch_size=4
+    )
     out = ev.pair_metrics(tiny)
     q = tiny.encode([r["query"] for r in rows], normalize_embeddings=True)
     p = tiny.encode([r["passage"] for r in rows], normalize_embeddings=True)
@@ -215,9 +220,20 @@ def test_score_model_metrics_and_per_source(tiny):
     # without a corpus, the corpus is the split's own passages: both rankings are the same
     assert (ranks["corpus"] == ranks["within_split"]).all()
     assert result["n_passages"] == result["n_split_passages"] == len({r["passage_id"] for r in rows if r["score"]})
-    for key in ("recall_at_1", "recall_at_5", "recall_at_10", "ndcg_at_10", "eval_score", "avg_cosine",
-                "avg_cosine_negative", "cosine_gap", "mrr_at_10_ci_low", "mrr_at_10_ci_high",
-                "eval_score_ci_low", "eval_score_ci_high"):
+    for key in (
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+        "ndcg_at_10",
+        "eval_score",
+        "avg_cosine",
+        "avg_cosine_negative",
+        "cosine_gap",
+        "mrr_at_10_ci_low",
+        "mrr_at_10_ci_high",
+        "eval_score_ci_low",
+        "eval_score_ci_high",
+    ):
         assert key in m and np.isfinite(m[key]), key
     assert m["mrr_at_10_ci_low"] <= m["mrr_at_10_ci_high"]
     assert set(result["per_source_mrr_at_10"]) == {"D2", "D3"}

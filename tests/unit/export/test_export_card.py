@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from banglasim.export.card import model_card
 
-MANIFEST = {"sizes": {"model.onnx": 55_000_000, "tokenizer.json": 2_900_000}, "quantize": "int8",
-            "vocab": "bengali_latin", "pieces_kept": 85_526, "pieces_total": 250_002, "dim": 384, "opset": 17,
-            "max_seq_length": 256, "prompts": {"query": "query: ", "passage": "passage: "},
-            "source_model_sha256": "a" * 64, "model_sha256": "b" * 64}
+MANIFEST = {
+    "sizes": {"model.onnx": 55_000_000, "tokenizer.json": 2_900_000},
+    "quantize": "int8",
+    "vocab": "bengali_latin",
+    "pieces_kept": 85_526,
+    "pieces_total": 250_002,
+    "dim": 384,
+    "opset": 17,
+    "max_seq_length": 256,
+    "prompts": {"query": "query: ", "passage": "passage: "},
+    "source_model_sha256": "a" * 64,
+    "model_sha256": "b" * 64,
+}
 DATA = {"sources": ["D2", "D3"], "passages": 120, "examples": 600}
 
 
@@ -21,8 +30,15 @@ def test_card_metadata_and_facts():
 
 def test_card_shows_test_metrics_with_intervals():
     side = {"mrr_at_10": 0.8, "mrr_at_10_ci_low": 0.7, "mrr_at_10_ci_high": 0.9, "recall_at_1": 0.6}
-    evaluation = {"test": {"base": side, "tuned": {**side, "mrr_at_10": 0.85}, "export": {"mrr_at_10": 0.849},
-                           "n_queries": 50, "n_passages": 12}}
+    evaluation = {
+        "test": {
+            "base": side,
+            "tuned": {**side, "mrr_at_10": 0.85},
+            "export": {"mrr_at_10": 0.849},
+            "n_queries": 50,
+            "n_passages": 12,
+        }
+    }
     card = model_card(MANIFEST, "intfloat/multilingual-e5-small", DATA, evaluation)
     assert "| metric | base | tuned | export |" in card
     assert "| mrr_at_10 | 0.8000 [0.7000, 0.9000] | 0.8500 [0.7000, 0.9000] | 0.8490 |" in card

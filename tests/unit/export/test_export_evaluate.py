@@ -20,8 +20,14 @@ PROMPTS = {"query": "query: ", "passage": "passage: "}
 @pytest.fixture(scope="module")
 def fp32_export(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "fp32"
-    build.build(load_model(str(tiny_model_dir)), out, ["".join(sample_chars())],
-                build.ExportOptions(quantize="fp32"), PROMPTS, source_sha256="0" * 64)
+    build.build(
+        load_model(str(tiny_model_dir)),
+        out,
+        ["".join(sample_chars())],
+        build.ExportOptions(quantize="fp32"),
+        PROMPTS,
+        source_sha256="0" * 64,
+    )
     return out
 
 
@@ -37,8 +43,14 @@ def test_fp32_export_scores_exactly_like_the_model(tiny_model_dir, fp32_export):
 
 def test_compare_adds_the_export_and_its_paired_interval(tiny_model_dir, fp32_export):
     tiny = load_model(str(tiny_model_dir))
-    part = compare(tiny, tiny, validation_rows(), EvaluateParams(batch_size=4, bootstrap_samples=30, seed=42),
-                   PROMPTS, export=ExportModel(fp32_export))
+    part = compare(
+        tiny,
+        tiny,
+        validation_rows(),
+        EvaluateParams(batch_size=4, bootstrap_samples=30, seed=42),
+        PROMPTS,
+        export=ExportModel(fp32_export),
+    )
     assert part["export"]["mrr_at_10"] == pytest.approx(part["tuned"]["mrr_at_10"], abs=1e-6)
     assert part["export_delta"]["mrr_at_10"] == pytest.approx(0.0, abs=1e-6)
     assert part["export_delta"]["mrr_at_10_ci_low"] <= 0 <= part["export_delta"]["mrr_at_10_ci_high"]
@@ -46,5 +58,6 @@ def test_compare_adds_the_export_and_its_paired_interval(tiny_model_dir, fp32_ex
     assert table[0] == "| metric | base | tuned | delta | export (ONNX) | export - tuned |"
     assert all(line.count("|") == 7 for line in table[:3])
     assert "export - tuned +0.0000 [" in export_note(part)[0]
-    assert "export" not in compare(tiny, tiny, validation_rows(), EvaluateParams(batch_size=4, bootstrap_samples=0,
-                                                                                 seed=42), PROMPTS)
+    assert "export" not in compare(
+        tiny, tiny, validation_rows(), EvaluateParams(batch_size=4, bootstrap_samples=0, seed=42), PROMPTS
+    )

@@ -31,8 +31,11 @@ def exports(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("exports")
     corpus = ["".join(sample_chars())]
     out = {}
-    for name, opts in {"fp32_full": build.ExportOptions(vocab="full", quantize="fp32"),
-                       "fp32": build.ExportOptions(quantize="fp32"), "int8": build.ExportOptions()}.items():
+    for name, opts in {
+        "fp32_full": build.ExportOptions(vocab="full", quantize="fp32"),
+        "fp32": build.ExportOptions(quantize="fp32"),
+        "int8": build.ExportOptions(),
+    }.items():
         out[name] = root / name
         build.build(_st(tiny_model_dir), out[name], corpus, opts, PROMPTS, source_sha256="0" * 64)
     return out
@@ -71,13 +74,16 @@ def test_manifest(exports, tiny_model_dir):
 
 
 def test_runtime_imports_no_torch(exports):
-    code = ("import sys; from banglasim.export.runtime import OnnxEncoder; "
-            f"e = OnnxEncoder({str(exports['int8'])!r}).encode(['নদী'], 'query'); "
-            "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]; "
-            "print(e.shape, bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; from banglasim.export.runtime import OnnxEncoder; "
+        f"e = OnnxEncoder({str(exports['int8'])!r}).encode(['নদী'], 'query'); "
+        "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]; "
+        "print(e.shape, bad); sys.exit(1 if bad else 0)"
+    )
     env = tool_env(REPO_ROOT)
-    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "(1, 32) []" in proc.stdout
 

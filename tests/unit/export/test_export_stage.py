@@ -16,10 +16,14 @@ from banglasim.models.folder import folder_digest
 from data_helpers import edit_params
 from repo_helpers import REPO_ROOT
 
-PASSAGES = [{"passage_id": "p1", "title": "নদী", "text": "পদ্মা বাংলাদেশের প্রধান নদী।"},
-            {"passage_id": "p2", "title": "শহর", "text": "ঢাকা বাংলাদেশের রাজধানী।"}]
-EXAMPLES = [{"query_id": "q1", "query": "প্রধান নদী কোনটি?", "passage_id": "p1", "source": "D2"},
-            {"query_id": "q2", "query": "রাজধানী কোথায়?", "passage_id": "p2", "source": "D3"}]
+PASSAGES = [
+    {"passage_id": "p1", "title": "নদী", "text": "পদ্মা বাংলাদেশের প্রধান নদী।"},
+    {"passage_id": "p2", "title": "শহর", "text": "ঢাকা বাংলাদেশের রাজধানী।"},
+]
+EXAMPLES = [
+    {"query_id": "q1", "query": "প্রধান নদী কোনটি?", "passage_id": "p1", "source": "D2"},
+    {"query_id": "q2", "query": "রাজধানী কোথায়?", "passage_id": "p2", "source": "D3"},
+]
 
 
 @pytest.fixture
@@ -33,8 +37,9 @@ def workdir(tmp_path, tiny_model_dir, monkeypatch) -> Path:
     prepared = tmp_path / "data/prepared"
     prepared.mkdir(parents=True)
     for name, rows in (("passages", PASSAGES), ("examples", EXAMPLES)):
-        (prepared / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                                encoding="utf-8")
+        (prepared / f"{name}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -10,10 +10,30 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 
 from banglasim.export import vocab
 
-PIECES = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0), ("a", -3.0), ("b", -3.0),
-          ("ab", -2.5), ("▁ab", -2.0), ("ক", -3.0), ("া", -3.0), ("কা", -2.8), ("▁কা", -2.7), ("ল", -3.2),
-          ("你", -4.0), ("你a", -1.0), ("▁你", -3.5), ("ж", -5.0), ("жa", -4.5), ("bж", -1.5), ("zz", -9.0),
-          ("<mask>", 0.0)]
+PIECES = [
+    ("<s>", 0.0),
+    ("<pad>", 0.0),
+    ("</s>", 0.0),
+    ("<unk>", 0.0),
+    ("▁", -2.0),
+    ("a", -3.0),
+    ("b", -3.0),
+    ("ab", -2.5),
+    ("▁ab", -2.0),
+    ("ক", -3.0),
+    ("া", -3.0),
+    ("কা", -2.8),
+    ("▁কা", -2.7),
+    ("ল", -3.2),
+    ("你", -4.0),
+    ("你a", -1.0),
+    ("▁你", -3.5),
+    ("ж", -5.0),
+    ("жa", -4.5),
+    ("bж", -1.5),
+    ("zz", -9.0),
+    ("<mask>", 0.0),
+]
 INSIDE = ["ab a কা b", "abab কাল", "বাংলা ab", "a  b\tকা", "কাকা", "ba"]
 
 
@@ -74,8 +94,11 @@ def test_special_ids_remapped(unigram):
 
 
 def test_wordpiece_pruned_and_bpe_refused():
-    wp = Tokenizer(models.WordPiece({"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "a": 3, "##b": 4, "ж": 5, "##ж": 6, "ab": 7},
-                                    unk_token="[UNK]"))
+    wp = Tokenizer(
+        models.WordPiece(
+            {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "a": 3, "##b": 4, "ж": 5, "##ж": 6, "ab": 7}, unk_token="[UNK]"
+        )
+    )
     wp.pre_tokenizer = pre_tokenizers.Whitespace()
     wp.post_processor = processors.BertProcessing(("[SEP]", 2), ("[CLS]", 1))
     wp.add_special_tokens(["[UNK]", "[CLS]", "[SEP]"])
@@ -91,6 +114,7 @@ def test_wordpiece_pruned_and_bpe_refused():
 
 def test_corpus_texts_reads_every_string(tmp_path: Path):
     path = tmp_path / "p.jsonl"
-    path.write_text('{"passage_id": "p1", "title": "নদী", "text": "ж text", "n": 3}\n\n{"q": ["x", {"y": "z"}]}\n',
-                    encoding="utf-8")
+    path.write_text(
+        '{"passage_id": "p1", "title": "নদী", "text": "ж text", "n": 3}\n\n{"q": ["x", {"y": "z"}]}\n', encoding="utf-8"
+    )
     assert vocab.corpus_texts([path]) == ["p1", "নদী", "ж text", "x", "z"]

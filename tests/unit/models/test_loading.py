@@ -52,8 +52,9 @@ def test_load_model_max_seq_length_truncates_the_input(tiny_model_dir):
         assert model.tokenize([long_text])["input_ids"].shape[1] == limit
 
 
-@pytest.mark.parametrize("name", ["/no/such/model/folder", "./missing-model", "a/b/c",
-                                  "nobody-here/no-such-model-in-the-cache"])
+@pytest.mark.parametrize(
+    "name", ["/no/such/model/folder", "./missing-model", "a/b/c", "nobody-here/no-such-model-in-the-cache"]
+)
 def test_load_model_missing_folder_is_a_user_error(name):
     with pytest.raises(UserError, match="model.name"):
         load_model(name)
@@ -98,8 +99,13 @@ def test_position_limit_allows_for_robertas_padding_offset():
 
     from banglasim.models.loading import position_limit
 
-    small = {"vocab_size": 50, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
-             "intermediate_size": 16}
+    small = {
+        "vocab_size": 50,
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 16,
+    }
     assert position_limit(BertModel(BertConfig(max_position_embeddings=64, **small))) == 64
     xlmr = XLMRobertaModel(XLMRobertaConfig(max_position_embeddings=66, pad_token_id=1, **small))
     assert position_limit(xlmr) == 64  # positions 0 and 1 are the padding offset (e5-base/large, XLM-R: 514 -> 512)

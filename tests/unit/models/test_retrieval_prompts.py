@@ -12,7 +12,10 @@ TEXTS = ["পদ্মা বাংলাদেশের প্রধান ন�
 
 def test_document_carries_the_passage_prompt():
     assert retrieval_prompts({"query": "q: ", "passage": "p: ", "document": ""}) == {
-        "query": "q: ", "passage": "p: ", "document": "p: "}
+        "query": "q: ",
+        "passage": "p: ",
+        "document": "p: ",
+    }
     assert retrieval_prompts({}) == {}
 
 

@@ -29,9 +29,12 @@ from data_helpers import (
 
 
 def test_select_step_last_and_best():
-    rows = [{"step": 0, "val_mrr_at_10": 0.9, "eval_score": 0.1}, {"step": 14, "val_mrr_at_10": 0.5, "eval_score": 0.1},
-            {"step": 27, "val_mrr_at_10": 0.3, "eval_score": 0.9},
-            {"step": 40, "val_mrr_at_10": 0.5, "eval_score": 0.2}]
+    rows = [
+        {"step": 0, "val_mrr_at_10": 0.9, "eval_score": 0.1},
+        {"step": 14, "val_mrr_at_10": 0.5, "eval_score": 0.1},
+        {"step": 27, "val_mrr_at_10": 0.3, "eval_score": 0.9},
+        {"step": 40, "val_mrr_at_10": 0.5, "eval_score": 0.2},
+    ]
     assert select_step(rows, "last") == 40
     # best = highest validation MRR@10 (not the eval score); step 0 (the base model) never wins; ties: earlier step
     assert select_step(rows, "best") == 14
@@ -86,8 +89,11 @@ def test_run_key_changes_with_params_data_base_model_precision_and_code(tmp_path
     assert first != key(train=replace(tp, learning_rate=2e-3))
     assert first != key(model=replace(mp, max_seq_length=32))
     assert first != key(precision="bf16")
-    for path, changed, original in ((code, "x = 2\n", "x = 1\n"), (base / "model.safetensors", "other", "weights"),
-                                    (data, '{"anchor": "a", "positive": "c"}\n', '{"anchor": "a", "positive": "b"}\n')):
+    for path, changed, original in (
+        (code, "x = 2\n", "x = 1\n"),
+        (base / "model.safetensors", "other", "weights"),
+        (data, '{"anchor": "a", "positive": "c"}\n', '{"anchor": "a", "positive": "b"}\n'),
+    ):
         path.write_text(changed)
         assert first != key(), path.name
         path.write_text(original)
@@ -95,8 +101,11 @@ def test_run_key_changes_with_params_data_base_model_precision_and_code(tmp_path
 
 
 def test_select_best_refuses_a_nan_score():
-    rows = [{"step": 0, "val_mrr_at_10": 0.5}, {"step": 5, "val_mrr_at_10": math.nan},
-            {"step": 9, "val_mrr_at_10": 0.4}]
+    rows = [
+        {"step": 0, "val_mrr_at_10": 0.5},
+        {"step": 5, "val_mrr_at_10": math.nan},
+        {"step": 9, "val_mrr_at_10": 0.4},
+    ]
     with pytest.raises(UserError, match="NaN"):
         select_step(rows, "best")
     assert select_step(rows, "last") == 9

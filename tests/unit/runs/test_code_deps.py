@@ -56,22 +56,39 @@ def test_evaluation_code_is_no_dep_of_the_data_and_base_model_stages():
 
 def test_closure_follows_imports_transitively_and_inside_functions(tmp_path):
     closure = {p.relative_to(PACKAGE_DIR).as_posix() for p in module_closure("banglasim.training.train")}
-    assert {"training/train.py", "runs/checkpoints.py", "runs/publish.py", "runs/model_card.py",
-            "runs/run_record.py", "config/params.py", "config/paths.py", "models/loading.py"} <= closure
+    assert {
+        "training/train.py",
+        "runs/checkpoints.py",
+        "runs/publish.py",
+        "runs/model_card.py",
+        "runs/run_record.py",
+        "config/params.py",
+        "config/paths.py",
+        "models/loading.py",
+    } <= closure
     assert "search/query.py" not in closure and "cli.py" not in closure
     source = tmp_path / "m.py"
-    source.write_text("def f():\n    from banglasim.core import atomic\n    import banglasim.core.errors\n"
-                      "from banglasim.config.paths import MODEL_DIR\nimport numpy\n")
-    assert imported_modules(source) == {"banglasim.core", "banglasim.core.atomic", "banglasim.core.errors",
-                                        "banglasim.config.paths"}
+    source.write_text(
+        "def f():\n    from banglasim.core import atomic\n    import banglasim.core.errors\n"
+        "from banglasim.config.paths import MODEL_DIR\nimport numpy\n"
+    )
+    assert imported_modules(source) == {
+        "banglasim.core",
+        "banglasim.core.atomic",
+        "banglasim.core.errors",
+        "banglasim.config.paths",
+    }
 
 
 def test_no_stage_module_imports_another_stage_module():
     stage_modules = {module for module, _ in STAGES.values()}
     for module in stage_modules:
         files = set(module_closure(module))
-        others = {m for m in stage_modules - {module} if any(f.with_suffix("").as_posix().endswith(m.replace(".", "/"))
-                                                              for f in files)}
+        others = {
+            m
+            for m in stage_modules - {module}
+            if any(f.with_suffix("").as_posix().endswith(m.replace(".", "/")) for f in files)
+        }
         assert not others, f"{module} imports the stage module(s) {sorted(others)}"
 
 

@@ -33,6 +33,7 @@ OS_FULL = OSError(errno.ENOSPC, "No space left on device")  # no file name: what
 def _raise(exc: BaseException):
     def fail(*args, **kwargs):
         raise exc
+
     return fail
 
 
@@ -45,25 +46,43 @@ class SaveAtStep1(TrainerCallback):
 def _train_two_steps(model_dir, run_dir) -> CheckpointingTrainer:
     model = load_model(str(model_dir))
     freeze_all_but_last(model, 2)
-    pairs = Dataset.from_dict({"anchor": ["ঢাকা কোথায়?", "পদ্মা কী?", "চাঁদ কী?", "কে?"],
-                               "positive": ["ঢাকা রাজধানী।", "পদ্মা নদী।", "চাঁদ উপগ্রহ।", "রবীন্দ্রনাথ।"]})
-    args = SentenceTransformerTrainingArguments(output_dir=str(run_dir), max_steps=2, per_device_train_batch_size=2,
-                                                use_cpu=True, report_to="none", save_strategy="no",
-                                                eval_strategy="no", logging_strategy="no", disable_tqdm=True)
+    pairs = Dataset.from_dict(
+        {
+            "anchor": ["ঢাকা কোথায়?", "পদ্মা কী?", "চাঁদ কী?", "কে?"],
+            "positive": ["ঢাকা রাজধানী।", "পদ্মা নদী।", "চাঁদ উপগ্রহ।", "রবীন্দ্রনাথ।"],
+        }
+    )
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+    )
     loss = MultipleNegativesRankingLoss(model)
-    trainer = CheckpointingTrainer(model=model, args=args, train_dataset=pairs, loss=loss,
-                                   callbacks=[SaveAtStep1(), CheckpointMarker()])
+    trainer = CheckpointingTrainer(
+        model=model, args=args, train_dataset=pairs, loss=loss, callbacks=[SaveAtStep1(), CheckpointMarker()]
+    )
     trainer.train()
     return trainer
 
 
-@pytest.mark.parametrize(("target", "exc", "reason"), [
-    ("torch.save", TORCH_FULL, "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos"),
-    ("banglasim.runs.checkpoints.save_file", SAFETENSORS_FULL, "the disk is full"),
-    ("banglasim.runs.checkpoints.save_file", OS_FULL, "the disk is full"),
-], ids=["torch", "safetensors", "os"])
-def test_a_full_disk_at_a_checkpoint_is_one_error_and_the_rerun_resumes(tiny_model_dir, tmp_path, monkeypatch,
-                                                                        target, exc, reason):
+@pytest.mark.parametrize(
+    ("target", "exc", "reason"),
+    [
+        ("torch.save", TORCH_FULL, "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos"),
+        ("banglasim.runs.checkpoints.save_file", SAFETENSORS_FULL, "the disk is full"),
+        ("banglasim.runs.checkpoints.save_file", OS_FULL, "the disk is full"),
+    ],
+    ids=["torch", "safetensors", "os"],
+)
+def test_a_full_disk_at_a_checkpoint_is_one_error_and_the_rerun_resumes(
+    tiny_model_dir, tmp_path, monkeypatch, target, exc, reason
+):
     run_dir = tmp_path / ".checkpoints" / "run"
     with monkeypatch.context() as patch:
         patch.setattr(target, _raise(exc))
@@ -77,8 +96,9 @@ def test_a_full_disk_at_a_checkpoint_is_one_error_and_the_rerun_resumes(tiny_mod
     assert [p.name for p in completed_checkpoints(run_dir)] == ["checkpoint-1"]
 
 
-def test_a_full_disk_at_the_model_save_is_one_error_and_the_published_outputs_stay(tiny_model_dir, tmp_path,
-                                                                                   monkeypatch):
+def test_a_full_disk_at_the_model_save_is_one_error_and_the_published_outputs_stay(
+    tiny_model_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / ".checkpoints" / "run"
     run_dir.mkdir(parents=True)

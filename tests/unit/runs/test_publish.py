@@ -39,9 +39,17 @@ def staged_run(root: Path, tag: str) -> Path:
 
 
 def published_runs(root: Path) -> set[str]:
-    return {(root / p).read_text() for p in ("models/model/weights", "dvclive/plots/metrics/eval_score.tsv",
-                                             "dvclive/metrics.json", "dvclive/params.yaml", "metrics/train.json",
-                                             "reports/run_record.json")}
+    return {
+        (root / p).read_text()
+        for p in (
+            "models/model/weights",
+            "dvclive/plots/metrics/eval_score.tsv",
+            "dvclive/metrics.json",
+            "dvclive/params.yaml",
+            "metrics/train.json",
+            "reports/run_record.json",
+        )
+    }
 
 
 def test_publish_failing_half_way_is_rolled_forward_to_one_run(tmp_path, monkeypatch):
@@ -75,12 +83,6 @@ def test_a_publish_not_yet_ready_is_not_rolled_forward(tmp_path, monkeypatch):
     assert published_runs(tmp_path) == {"old"}
 
 
-
-
-
-
-
-
 # ---------------------------------------------------------------- the published weights
 
 
@@ -103,10 +105,13 @@ def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_
     freeze_all_but_last(final, 2)
     final.prompts = {**final.prompts, "query": "query: ", "passage": "passage: "}  # as build_trainer sets them
     repo = load_params(REPO_ROOT / "params.yaml", ("model", "train"))
-    params = Params(model=replace(repo.model, name=str(tiny_model_dir), max_seq_length=64, trainable_layers=2),
-                    train=replace(repo.train, select="best"))
-    publish.stage_model(final, run_dir, 7, 27, params, {"step": 7, "eval_score": 0.5, "avg_cosine": 0.6,
-                                                        "train_loss": 1.2})
+    params = Params(
+        model=replace(repo.model, name=str(tiny_model_dir), max_seq_length=64, trainable_layers=2),
+        train=replace(repo.train, select="best"),
+    )
+    publish.stage_model(
+        final, run_dir, 7, 27, params, {"step": 7, "eval_score": 0.5, "avg_cosine": 0.6, "train_loss": 1.2}
+    )
     stage = publish.staging_dir(run_dir)
     (stage / "dvclive" / "plots").mkdir(parents=True)
     for name in ("dvclive/metrics.json", "dvclive/params.yaml", "train.json", "run_record.json"):
@@ -119,8 +124,11 @@ def test_publish_best_writes_the_chosen_checkpoints_weights(tiny_model_dir, tmp_
     for key, value in older.state_dict().items():
         want = value if key in trained else base.state_dict()[key]  # frozen weights are the base model's
         assert torch.equal(published[key.split(".", 2)[2]], want), key  # "0.model.<name>" -> "<name>"
-    assert json.loads((tmp_path / "models/model/selection.json").read_text()) == {"run": "run", "step": 7,
-                                                                                   "select": "best"}
+    assert json.loads((tmp_path / "models/model/selection.json").read_text()) == {
+        "run": "run",
+        "step": 7,
+        "select": "best",
+    }
     assert "step 7" in (tmp_path / "models/model/README.md").read_text(encoding="utf-8")
     saved = json.loads((tmp_path / "models/model/config_sentence_transformers.json").read_text(encoding="utf-8"))
     assert saved["prompts"]["document"] == "passage: "  # encode_document applies the passage prompt

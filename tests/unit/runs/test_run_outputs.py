@@ -37,8 +37,10 @@ def test_select_best_says_which_step_was_published(tiny_model_dir, tmp_path, mon
     freeze_all_but_last(model, 2)
     (run_dir / "checkpoint-6").mkdir(parents=True)
     save_file(trainable_state(model), str(run_dir / "checkpoint-6" / TRAINABLE_WEIGHTS))
-    history = [{"step": s, "epoch": s / 12, "eval_score": 0.5, "avg_cosine": 0.5, "val_mrr_at_10": mrr}
-               for s, mrr in ((0, 0.5), (6, 0.9), (12, 0.8))]
+    history = [
+        {"step": s, "epoch": s / 12, "eval_score": 0.5, "avg_cosine": 0.5, "val_mrr_at_10": mrr}
+        for s, mrr in ((0, 0.5), (6, 0.9), (12, 0.8))
+    ]
     live = Live(dir=str(publish.staging_dir(run_dir) / "dvclive"), save_dvc_exp=False, dvcyaml=None)
     live.log_param("run", "run")
     for row in history:
@@ -46,11 +48,19 @@ def test_select_best_says_which_step_was_published(tiny_model_dir, tmp_path, mon
         live.log_metric("val_mrr_at_10", row["val_mrr_at_10"])
         live.next_step()
     repo = load_params(REPO_ROOT / "params.yaml", ("model", "train"))
-    params = Params(model=replace(repo.model, name=str(tiny_model_dir), trainable_layers=2),
-                    train=replace(repo.train, select="best"))
+    params = Params(
+        model=replace(repo.model, name=str(tiny_model_dir), trainable_layers=2),
+        train=replace(repo.train, select="best"),
+    )
     trainer = SimpleNamespace(state=SimpleNamespace(global_step=12), model=model)
-    publish_run(params, run_dir, trainer, history, live, {"wall_seconds": 3.0, "wall_seconds_this_part": 3.0, "seconds_per_step": 0.25,
-                                                          "resumed_from": None})
+    publish_run(
+        params,
+        run_dir,
+        trainer,
+        history,
+        live,
+        {"wall_seconds": 3.0, "wall_seconds_this_part": 3.0, "seconds_per_step": 0.25, "resumed_from": None},
+    )
     out = capsys.readouterr().out
     assert "published step 6 of 12 (train.select: best)" in out
     assert "dvclive/metrics.json shows the last step, 12, and names the published one as published_step" in out
@@ -78,17 +88,27 @@ def test_evaluate_prints_no_nan_interval_without_bootstrap():
     """`evaluate.bootstrap_samples: 0` printed "95% CI nan-nan"."""
     from banglasim.evaluation.evaluate import summary_line
 
-    part = {"n_queries": 10, "n_passages": 30, "base": {"mrr_at_10": 0.5, "eval_score": 0.4},
-            "tuned": {"mrr_at_10": 0.7, "eval_score": 0.6},
-            "within_split": {"base": {"mrr_at_10": 0.6}, "tuned": {"mrr_at_10": 0.8}}}
+    part = {
+        "n_queries": 10,
+        "n_passages": 30,
+        "base": {"mrr_at_10": 0.5, "eval_score": 0.4},
+        "tuned": {"mrr_at_10": 0.7, "eval_score": 0.6},
+        "within_split": {"base": {"mrr_at_10": 0.6}, "tuned": {"mrr_at_10": 0.8}},
+    }
     line = summary_line({"test": part})
     assert "nan" not in line and "no interval: evaluate.bootstrap_samples is 0" in line
     part["tuned"].update(mrr_at_10_ci_low=0.6, mrr_at_10_ci_high=0.8)
     assert "(95% CI 0.6000-0.8000)" in summary_line({"test": part})
 
 
-@pytest.mark.parametrize("path", ["models/.base.tmp-4242-x1y2/model.safetensors", "data/.prepared.old-4242-ab/p.jsonl",
-                                  "metrics/.train.json.tmp-4242-q"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "models/.base.tmp-4242-x1y2/model.safetensors",
+        "data/.prepared.old-4242-ab/p.jsonl",
+        "metrics/.train.json.tmp-4242-q",
+    ],
+)
 def test_temp_folders_of_killed_writers_are_ignored_by_git(path):
     """A killed base_model left a 449 MB `.base.tmp-PID-*` folder that `git status` offered to add."""
     proc = subprocess.run(["git", "check-ignore", "--no-index", path], cwd=REPO_ROOT, capture_output=True, text=True)

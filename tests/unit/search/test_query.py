@@ -44,8 +44,9 @@ def workspace(tmp_path: Path, model_dir: Path) -> Path:
     shutil.copytree(model_dir, tmp_path / "models" / "model")
     prepared = tmp_path / "data" / "prepared"
     prepared.mkdir(parents=True)
-    (prepared / "passages.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PASSAGES),
-                                             encoding="utf-8")
+    (prepared / "passages.jsonl").write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PASSAGES), encoding="utf-8"
+    )
     return tmp_path
 
 
@@ -68,8 +69,9 @@ def test_search_over_a_corpus_folder(run_search, tmp_path, tiny_model_dir):
     cwd = workspace(tmp_path, tiny_model_dir)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "qa.jsonl").write_text(json.dumps({"question": "নদী?", "context": "যমুনা একটি বড় নদী।"},
-                                                ensure_ascii=False) + "\n", encoding="utf-8")
+    (corpus / "qa.jsonl").write_text(
+        json.dumps({"question": "নদী?", "context": "যমুনা একটি বড় নদী।"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     proc = run_search(cwd, "যমুনা কী?", "--corpus", str(corpus))
     assert proc.returncode == 0, proc.stderr
     assert "যমুনা একটি বড় নদী।" in proc.stdout
@@ -148,12 +150,17 @@ def _search_twice_with_a_damaged_cache(run_search, cwd: Path, damage) -> SimpleN
     return proc
 
 
-@pytest.mark.parametrize("damage", [
-    pytest.param(lambda emb: np.full_like(emb, np.nan), id="all-nan"),  # printed "1. nan"
-    pytest.param(lambda emb: np.where(np.arange(emb.size).reshape(emb.shape) == 3, np.inf, emb), id="one-inf"),
-    pytest.param(lambda emb: np.hstack([emb, emb]), id="wrong-width"),  # "ValueError: matmul ..." traceback
-])
-def test_a_cache_file_of_the_right_rows_but_bad_values_or_width_is_rebuilt(tmp_path, tiny_model_dir, damage, run_search):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda emb: np.full_like(emb, np.nan), id="all-nan"),  # printed "1. nan"
+        pytest.param(lambda emb: np.where(np.arange(emb.size).reshape(emb.shape) == 3, np.inf, emb), id="one-inf"),
+        pytest.param(lambda emb: np.hstack([emb, emb]), id="wrong-width"),  # "ValueError: matmul ..." traceback
+    ],
+)
+def test_a_cache_file_of_the_right_rows_but_bad_values_or_width_is_rebuilt(
+    tmp_path, tiny_model_dir, damage, run_search
+):
     _search_twice_with_a_damaged_cache(run_search, workspace(tmp_path, tiny_model_dir), damage)
 
 
@@ -176,9 +183,11 @@ def test_records_skipped_from_a_corpus_folder_are_counted_and_reported(tmp_path,
     cwd = workspace(tmp_path, tiny_model_dir)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    rows = [{"question": "নদী?", "context": "যমুনা একটি বড় নদী।"},
-            {"question": "খুব বড়?", "context": "ক" * (10**7 + 1)},
-            {"question": "", "context": "পদ্মা একটি নদী।"}]
+    rows = [
+        {"question": "নদী?", "context": "যমুনা একটি বড় নদী।"},
+        {"question": "খুব বড়?", "context": "ক" * (10**7 + 1)},
+        {"question": "", "context": "পদ্মা একটি নদী।"},
+    ]
     (corpus / "qa.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     proc = run_search(cwd, "যমুনা কী?", "--corpus", str(corpus))
     assert proc.returncode == 0, proc.stderr

@@ -27,16 +27,21 @@ QUESTIONS = ["পদ্মা নদী কোথায়?", "বাংলা�
 TRAINABLE = 2
 
 
-def train_losses(model_dir, loss: str, cache_frozen: bool, steps: int = 6, batch: int = 4,
-                 mini_batch: int = 2) -> tuple[list[float], object]:
+def train_losses(
+    model_dir, loss: str, cache_frozen: bool, steps: int = 6, batch: int = 4, mini_batch: int = 2
+) -> tuple[list[float], object]:
     """Per-step losses of a few AdamW steps on (question, passage) batches, dropout 0; passages recur across steps."""
     model = load_model(str(model_dir))
     freeze_all_but_last(model, TRAINABLE)
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-    tp = replace(load_params(REPO_ROOT / "params.yaml", ("train",)).train, cache_frozen=cache_frozen,
-                 loss=loss, mini_batch_size=mini_batch)
+    tp = replace(
+        load_params(REPO_ROOT / "params.yaml", ("train",)).train,
+        cache_frozen=cache_frozen,
+        loss=loss,
+        mini_batch_size=mini_batch,
+    )
     cache = install_cache(model, tp, TRAINABLE, [{"anchor": q, "positive": p} for q, p in zip(QUESTIONS, PASSAGES)])
     assert (cache is not None) == cache_frozen, "the cache passed its probe check"
     torch.manual_seed(0)

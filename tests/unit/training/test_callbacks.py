@@ -46,8 +46,13 @@ def test_eval_steps_properties(per_epoch, epochs, evals):
 
 
 def eval_entry(step: int, epoch: float, score: float, cosine: float) -> dict:
-    return {TRAINER_SCORE_KEY: score, TRAINER_COSINE_KEY: cosine, "eval_val_pearson_cosine": score, "epoch": epoch,
-            "step": step}
+    return {
+        TRAINER_SCORE_KEY: score,
+        TRAINER_COSINE_KEY: cosine,
+        "eval_val_pearson_cosine": score,
+        "epoch": epoch,
+        "step": step,
+    }
 
 
 HISTORY = [
@@ -120,5 +125,3 @@ def test_live_metrics_logs_nothing_on_other_processes():
     cb.on_train_begin(other, FakeState(HISTORY[:3]), None)
     cb.on_evaluate(other, FakeState(HISTORY[:5]), None)
     assert live.logged == []
-
-

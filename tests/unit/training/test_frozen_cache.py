@@ -191,7 +191,13 @@ def test_stats_and_describe(tiny):
     assert re.search(r", 0 MiB \(no cap\)$", FrozenPrefixCache(tiny[0].auto_model, 1).describe())
     stats = cache.stats()
     assert {k: stats[k] for k in ("hits", "misses", "evictions", "entries", "nbytes", "max_bytes")} == {
-        "hits": 1234, "misses": 567, "evictions": 89, "entries": 0, "nbytes": 0, "max_bytes": 512 * 2**20}
+        "hits": 1234,
+        "misses": 567,
+        "evictions": 89,
+        "entries": 0,
+        "nbytes": 0,
+        "max_bytes": 512 * 2**20,
+    }
 
 
 # ---------------------------------------------------------------- what the cache changes in training
@@ -244,8 +250,9 @@ def test_with_dropout_the_cached_frozen_states_are_the_eval_mode_ones(tiny):
         hidden = auto.embeddings(input_ids=feats["input_ids"], token_type_ids=feats["token_type_ids"])
         from transformers.masking_utils import create_bidirectional_mask
 
-        mask = create_bidirectional_mask(config=auto.config, inputs_embeds=hidden,
-                                         attention_mask=feats["attention_mask"])
+        mask = create_bidirectional_mask(
+            config=auto.config, inputs_embeds=hidden, attention_mask=feats["attention_mask"]
+        )
         for layer in auto.encoder.layer[:2]:
             out = layer(hidden, mask)
             hidden = out[0] if isinstance(out, tuple) else out
@@ -286,8 +293,7 @@ def test_a_cap_that_evicts_every_step_trains_to_the_same_losses_as_no_cap(tiny_m
                 model.encode(texts)  # the evaluation before each step: inference mode, fills the store
                 model.train()
                 batch = [pairs[(step + j) % len(pairs)] for j in range(3)]
-                loss = loss_fn([features(model, [q for q, _ in batch]), features(model, [p for _, p in batch])],
-                               None)
+                loss = loss_fn([features(model, [q for q, _ in batch]), features(model, [p for _, p in batch])], None)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

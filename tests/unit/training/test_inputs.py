@@ -20,8 +20,15 @@ def qa_rows(questions_per_passage: int = 5) -> list[dict]:
     for i, (district, crop) in enumerate(zip(DISTRICTS, CROPS)):
         passage = f"{district} জেলার মূল ফসল {crop}। সেখানে প্রতি বছর অনেক {crop} উৎপন্ন হয়।"
         for k in range(questions_per_passage):
-            rows.append({"anchor": f"{district} জেলার ফসল নিয়ে প্রশ্ন {k + 1}: মূল ফসল কী?", "positive": passage,
-                         "query_id": f"q{i}-{k}", "passage_id": f"p{i}", "answer": crop})
+            rows.append(
+                {
+                    "anchor": f"{district} জেলার ফসল নিয়ে প্রশ্ন {k + 1}: মূল ফসল কী?",
+                    "positive": passage,
+                    "query_id": f"q{i}-{k}",
+                    "passage_id": f"p{i}",
+                    "answer": crop,
+                }
+            )
     return rows
 
 
@@ -34,10 +41,17 @@ def trainer_for(model, rows, sampler: str, batch_size: int = 8):
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    args = SentenceTransformerTrainingArguments(output_dir="unused", per_device_train_batch_size=batch_size,
-                                                batch_sampler=sampler, use_cpu=True, seed=3, report_to="none")
-    return SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset(rows, 0),
-                                      loss=MultipleNegativesRankingLoss(model))
+    args = SentenceTransformerTrainingArguments(
+        output_dir="unused",
+        per_device_train_batch_size=batch_size,
+        batch_sampler=sampler,
+        use_cpu=True,
+        seed=3,
+        report_to="none",
+    )
+    return SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train_dataset(rows, 0), loss=MultipleNegativesRankingLoss(model)
+    )
 
 
 def test_no_duplicates_batches_never_hold_one_passage_twice(tiny, tmp_path, monkeypatch):
@@ -58,8 +72,15 @@ def test_no_duplicates_batches_never_hold_one_passage_twice(tiny, tmp_path, monk
 def test_mined_negatives_never_contain_the_answer(tiny):
     rows = qa_rows(2)
     # two decoys that hold another district's answer: they must never be its negatives
-    rows.append({"anchor": "ঢাকায় ধান ছাড়া আর কী হয়?", "positive": "ঢাকার আশেপাশে ধান ও পাট দুটোই হয়।",
-                 "query_id": "decoy", "passage_id": "pd", "answer": "পাট"})
+    rows.append(
+        {
+            "anchor": "ঢাকায় ধান ছাড়া আর কী হয়?",
+            "positive": "ঢাকার আশেপাশে ধান ও পাট দুটোই হয়।",
+            "query_id": "decoy",
+            "passage_id": "pd",
+            "answer": "পাট",
+        }
+    )
     prompts = {"query": "query: ", "passage": "passage: "}
     cfg = MineParams(relative_margin=0.0, range_max=20, batch_size=16)
     mined, counts = mine(rows, 3, cfg, tiny, prompts, seed=1)
@@ -78,12 +99,22 @@ def test_answer_free_drops_the_positive_answer_bearing_and_repeated_passages():
 
 def test_too_many_hard_negatives_for_the_passages_is_a_user_error(tiny):
     with pytest.raises(UserError, match="train.hard_negatives"):
-        mine(qa_rows(1)[:3], 5, MineParams(relative_margin=0.0, range_max=20, batch_size=8), tiny,
-             {"query": "", "passage": ""}, seed=1)
+        mine(
+            qa_rows(1)[:3],
+            5,
+            MineParams(relative_margin=0.0, range_max=20, batch_size=8),
+            tiny,
+            {"query": "", "passage": ""},
+            seed=1,
+        )
 
 
 def test_prompts_per_column():
     prompts = {"query": "query: ", "passage": "passage: "}
-    assert column_prompts(prompts, 2) == {"anchor": "query: ", "positive": "passage: ",
-                                          "negative_1": "passage: ", "negative_2": "passage: "}
+    assert column_prompts(prompts, 2) == {
+        "anchor": "query: ",
+        "positive": "passage: ",
+        "negative_1": "passage: ",
+        "negative_2": "passage: ",
+    }
     assert column_prompts({"query": "", "passage": ""}, 1) is None

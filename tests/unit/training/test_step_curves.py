@@ -29,8 +29,9 @@ def loss_at(step: int) -> float:
     return 3.0 / step
 
 
-def train(cb: StepCurves, metrics: LiveMetrics | None, meter: LossMeter, state, steps: range, evals=(),
-          args=MAIN) -> None:
+def train(
+    cb: StepCurves, metrics: LiveMetrics | None, meter: LossMeter, state, steps: range, evals=(), args=MAIN
+) -> None:
     """What the Trainer does per optimizer step: the loss into the meter, the optimizer step, the step end; an
     evaluation (a log entry, then on_evaluate) at the steps in `evals`."""
     for step in steps:
@@ -40,8 +41,15 @@ def train(cb: StepCurves, metrics: LiveMetrics | None, meter: LossMeter, state, 
         cb.on_step_end(args, state, None)
         if step in evals:
             state.log_history.append({"loss": 0.5, "step": step})
-            state.log_history.append({TRAINER_SCORE_KEY: 0.1 * step, TRAINER_COSINE_KEY: 0.5, TRAINER_MRR_KEY: 0.7,
-                                      "epoch": step / steps.stop, "step": step})
+            state.log_history.append(
+                {
+                    TRAINER_SCORE_KEY: 0.1 * step,
+                    TRAINER_COSINE_KEY: 0.5,
+                    TRAINER_MRR_KEY: 0.7,
+                    "epoch": step / steps.stop,
+                    "step": step,
+                }
+            )
             metrics.on_evaluate(args, state, None)
 
 
@@ -111,8 +119,10 @@ def test_other_processes_log_nothing(tmp_path):
 def test_the_report_plots_the_loss_and_rate_panel(tmp_path):
     from banglasim.evaluation.report import _plot
 
-    series = {0: {"eval_score": 0.1, "avg_cosine": 0.5, "val_mrr_at_10": 0.5},
-              10: {"eval_score": 0.2, "avg_cosine": 0.6, "val_mrr_at_10": 0.6, "train_loss": 1.0}}
+    series = {
+        0: {"eval_score": 0.1, "avg_cosine": 0.5, "val_mrr_at_10": 0.5},
+        10: {"eval_score": 0.2, "avg_cosine": 0.6, "val_mrr_at_10": 0.6, "train_loss": 1.0},
+    }
     steps = {s: {"train_loss": loss_at(s), "learning_rate": lr_at(s)} for s in range(1, 11)}
     _plot(series, steps, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
