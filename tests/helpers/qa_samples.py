@@ -35,3 +35,23 @@ def validation_rows():
         rows.append({**base, "passage_id": f"p{pos}", "passage": passages[pos], "score": 1.0})
         rows.append({**base, "passage_id": f"p{neg}", "passage": passages[neg], "score": 0.0})
     return rows
+
+
+def ir_evaluator(queries: dict[str, str], passages: list[str], relevant: dict[str, int]):
+    """sentence-transformers' InformationRetrievalEvaluator over `passages` (ids c000, c001, ...), the
+    reference our ranks are checked against: `relevant` maps a query id to its passage's index."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    return InformationRetrievalEvaluator(
+        queries=queries,
+        corpus={f"c{j:03d}": p for j, p in enumerate(passages)},
+        relevant_docs={qid: {f"c{pos:03d}"} for qid, pos in relevant.items()},
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        map_at_k=[10],
+        name="ir",
+        write_csv=False,
+        batch_size=8,
+    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qa_samples import sample_qa
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from qa_samples import ir_evaluator, sample_qa
 
 from banglasim.config.params import EvaluateParams
 from banglasim.evaluation.evaluate import HEADLINE_KEYS, compare, headline, score_model
@@ -75,19 +74,7 @@ def test_whole_corpus_ranks_agree_with_information_retrieval_evaluator(tiny):
     ours = retrieval_metrics(ev.ranks)
     assert pair["mrr_at_10"] == pytest.approx(ours["mrr_at_10"])
     asked = [(i, q) for i, (q, pos) in enumerate(zip(queries, positives)) if pos < 6]
-    ir = InformationRetrievalEvaluator(
-        queries={f"q{i}": q for i, q in asked},
-        corpus={f"c{j:03d}": p for j, p in enumerate(passages)},
-        relevant_docs={f"q{i}": {f"c{positives[i]:03d}"} for i, _ in asked},
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[1, 5, 10],
-        map_at_k=[10],
-        name="ir",
-        write_csv=False,
-        batch_size=8,
-    )
+    ir = ir_evaluator({f"q{i}": q for i, q in asked}, passages, {f"q{i}": positives[i] for i, _ in asked})
     theirs = ir(tiny)
     assert len(ev.ranks) == len(asked) and ev.ranks.max() <= len(passages)
     assert ev.ranks.max() > 6, "a non-trivial case: some question ranks a training passage above its own"

@@ -6,14 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from qa_samples import sample_qa, validation_rows
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from qa_samples import ir_evaluator, sample_qa, validation_rows
 
 from banglasim.config.params import EvaluateParams
 from banglasim.core.errors import UserError
 from banglasim.evaluation.evaluate import score_model
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import bootstrap_ci, check_embeddings, pessimistic_ranks, retrieval_metrics
+from banglasim.evaluation.report import COMPARED
 from banglasim.models.loading import load_model
 
 
@@ -118,18 +118,8 @@ def test_passage_ranks_agree_with_information_retrieval_evaluator(tiny):
     assert ranks.min() >= 1 and ranks.max() <= len(passages)
     ours = retrieval_metrics(ranks)
 
-    ir = InformationRetrievalEvaluator(
-        queries={f"q{i}": q for i, q in enumerate(queries)},
-        corpus={f"c{j:03d}": p for j, p in enumerate(passages)},
-        relevant_docs={f"q{i}": {f"c{positives[i]:03d}"} for i in range(len(queries))},
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[1, 5, 10],
-        map_at_k=[10],
-        name="ir",
-        write_csv=False,
-        batch_size=8,
+    ir = ir_evaluator(
+        {f"q{i}": q for i, q in enumerate(queries)}, passages, {f"q{i}": pos for i, pos in enumerate(positives)}
     )
     theirs = ir(tiny)
     assert tiny.similarity_fn_name == "cosine"
@@ -221,14 +211,7 @@ def test_score_model_metrics_and_per_source(tiny):
     assert (ranks["corpus"] == ranks["within_split"]).all()
     assert result["n_passages"] == result["n_split_passages"] == len({r["passage_id"] for r in rows if r["score"]})
     for key in (
-        "recall_at_1",
-        "recall_at_5",
-        "recall_at_10",
-        "ndcg_at_10",
-        "eval_score",
-        "avg_cosine",
-        "avg_cosine_negative",
-        "cosine_gap",
+        *COMPARED,
         "mrr_at_10_ci_low",
         "mrr_at_10_ci_high",
         "eval_score_ci_low",
