@@ -25,7 +25,7 @@ def _texts() -> list[str]:
     roots = [ROOT / "data/raw/sample"] + [p for p in SHARED if p.is_dir()][:1]
     for root in roots:
         for path in sorted(root.rglob("*.json")):
-            vocab._strings(json.loads(path.read_text(encoding="utf-8")), texts)
+            vocab.json_strings(json.loads(path.read_text(encoding="utf-8")), texts)
     return list(dict.fromkeys(texts))
 
 
