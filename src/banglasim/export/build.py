@@ -6,7 +6,6 @@ max_seq_length and batch padding) and manifest.json; the stage adds the model ca
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import tempfile
@@ -18,6 +17,7 @@ from tokenizers import Tokenizer
 
 from banglasim.export import graph, vocab
 from banglasim.export.runtime import FORMAT, MANIFEST, MODEL_FILE, TOKENIZER_FILE
+from banglasim.models.folder import file_sha256
 
 VOCAB_MODES = ("bengali_latin", "full")
 QUANTIZE_MODES = ("int8", "fp32")
@@ -29,14 +29,6 @@ class ExportOptions:
     vocab: str = "bengali_latin"  # bengali_latin | full
     quantize: str = "int8"  # int8 | fp32
     opset: int = graph.OPSET
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def versions() -> dict[str, str | None]:

@@ -16,6 +16,15 @@ def folder_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of one (large) file, read in 4 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def set_transformer_kwargs(folder: Path, model_kwargs: dict) -> None:
     """Write the Transformer module's `model_kwargs` (e.g. e5's add_pooling_layer: false) into a saved model:
     the library does not save them, and without them every load would add an unused random pooler."""
