@@ -22,6 +22,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", default=str(INDEX_DIR), help=f"the export's index (default: {INDEX_DIR})")
     parser.add_argument("--corpus", default=None, help="folder of QA files to search instead (embedded once, cached)")
     parser.add_argument("--cache-dir", default=str(SEARCH_CACHE_DIR), help="where --corpus embeddings are cached")
+    parser.add_argument(
+        "--mode",
+        choices=("hybrid", "dense", "bm25"),
+        default=None,
+        help="rank by the fusion of the model and BM25 (hybrid), the model alone (dense) or BM25 alone "
+        "(default: the index's, retrieval.mode in params.yaml: hybrid)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

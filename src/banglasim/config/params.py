@@ -70,6 +70,12 @@ def _float_open(lo: float, hi: float | None = None) -> tuple[Check, str]:
     return ok, f"a number > {lo}" if hi is None else f"a number strictly between {lo} and {hi}"
 
 
+def _float_closed(lo: float, hi: float) -> tuple[Check, str]:
+    return (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+    ), f"a number from {lo} to {hi}"
+
+
 def _choice(*options: Any) -> tuple[Check, str]:
     # type too: 1 == True in Python, but `cache_frozen: 1` is not a boolean
     allowed = "one of " + ", ".join(repr(o) for o in options)
@@ -203,6 +209,21 @@ class IndexParams:
 
 
 @dataclass(frozen=True)
+class RetrievalParams:  # read by train (windows), evaluate, index; search and serve read the index manifest
+    mode: str = param(_choice("hybrid", "dense", "bm25"))  # search and serve's default ranking
+    fusion: str = param(_choice("zscore", "rrf"))
+    dense_weight: float = param(_float_closed(0.0, 1.0))
+    rrf_k: int = param(_int(1))
+    candidates: int = param(_int(1))  # per retriever, fused (hybrid)
+    window_tokens: int | None = param(_or_null(_int(0)))  # None: what model.max_seq_length leaves; 0: no windows
+    window_overlap: int = param(_int(0))
+    bm25_k1: float = param(_float_open(0.0))
+    bm25_b: float = param(_float_closed(0.0, 1.0))
+    bm25_stopwords: bool = param(_bool())
+    bm25_stem: bool = param(_bool())
+
+
+@dataclass(frozen=True)
 class Params:
     """The sections a stage asked for (the others stay None: a stage never reads what it did not ask for)."""
 
@@ -215,6 +236,7 @@ class Params:
     evaluate: EvaluateParams | None = None
     export: ExportParams | None = None
     index: IndexParams | None = None
+    retrieval: RetrievalParams | None = None
 
     def as_dict(self) -> dict[str, dict]:
         """The loaded sections as plain dicts (for JSON: run keys, run records, model cards)."""
@@ -231,6 +253,7 @@ SECTIONS = {
     "evaluate": EvaluateParams,
     "export": ExportParams,
     "index": IndexParams,
+    "retrieval": RetrievalParams,
 }
 # old spellings of values, refused with the new one named: (section, param) -> {old: new}
 RENAMED_VALUES = {("train", "batch_sampler"): {"batch_sampler": "plain"}}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
@@ -39,8 +40,13 @@ from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.evaluation.metrics import bootstrap_ci, bootstrap_mrr_ci, paired_delta_ci, retrieval_metrics
 from banglasim.evaluation.report import write_report
+from banglasim.evaluation.retrievers import best_retriever, keyword_and_hybrid
 from banglasim.export.adapter import ExportModel
 from banglasim.models.loading import load_model, quiet_library_bars
+from banglasim.retrieval.fusion import FusionSettings
+from banglasim.retrieval.lexical import Bm25Settings
+from banglasim.retrieval.settings import bm25_settings, fusion_settings, window_settings
+from banglasim.retrieval.windows import WindowSettings
 
 SPLITS = {"test": TEST_FILE, "validation": VALIDATION_FILE}
 
@@ -52,9 +58,11 @@ def score_model(
     prompts: dict[str, str] | None = None,
     corpus: list[str] | None = None,
     memo: dict | None = None,
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """All metrics of one model on one split: retrieval against `corpus` (the split's own passages when None)
-    and within the split, the reference's pair metrics, intervals, MRR@10 per source; and both rank arrays.
+    windows: WindowSettings | None = None,
+) -> tuple[dict, dict]:
+    """All metrics of one model on one split: retrieval against `corpus` (the split's own passages when None;
+    passages read by window with `windows`) and within the split, the reference's pair metrics, intervals,
+    MRR@10 per source; and both rank arrays, with the corpus scores ("scored") the hybrid fuses.
     `memo` keeps the model's embeddings across calls (the corpus is embedded once for both splits)."""
     query_ids = list(dict.fromkeys(r["query_id"] for r in rows))
     qpos = {qid: i for i, qid in enumerate(query_ids)}
@@ -65,10 +73,16 @@ def score_model(
             fix="rerun the split stage (dvc repro split)",
         )
     evaluator = PairSimilarityEvaluator.from_rows(
-        rows, batch_size=cfg.batch_size, prompts=prompts, corpus=corpus, memo=memo
+        rows, batch_size=cfg.batch_size, prompts=prompts, corpus=corpus, memo=memo, windows=windows
     )
     pair = evaluator.pair_metrics(model)
     ranks = {"corpus": evaluator.ranks, "within_split": evaluator.split_ranks}
+    ranks["scored"] = {
+        "corpus": evaluator.corpus,
+        "queries": [r["query"] for r in positives],
+        "corpus_scores": evaluator.corpus_scores,
+        "positive_rows": evaluator.positive_rows,
+    }
     out = {**retrieval_metrics(ranks["corpus"]), **{k: v for k, v in pair.items() if k != "mrr_at_10"}}
     within = retrieval_metrics(ranks["within_split"])
     labels = np.array([float(r["score"]) for r in rows])
@@ -114,11 +128,14 @@ def compare(
     corpus: list[str] | None = None,
     memo: dict | None = None,
     export: ExportModel | None = None,
+    retrieval: Retrieval | None = None,
 ) -> dict:
     """Base vs tuned on one split, ranked against `corpus`: both models' metrics, the deltas, MRR@10 per source,
-    the same ranked within the split (`within_split`), the counts."""
-    base, base_ranks = score_model(base_model, rows, cfg, prompts, corpus, memo)
-    tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts, corpus, memo)
+    the same ranked within the split (`within_split`), the counts; with the export and `retrieval`, BM25 and the
+    hybrid too (and, when retrieval.sweep, every fusion's figure)."""
+    windows = retrieval.windows if retrieval is not None else None
+    base, base_ranks = score_model(base_model, rows, cfg, prompts, corpus, memo, windows)
+    tuned, tuned_ranks = score_model(tuned_model, rows, cfg, prompts, corpus, memo, windows)
     per_source = {
         s: {
             "base_mrr_at_10": base["per_source_mrr_at_10"][s],
@@ -145,11 +162,24 @@ def compare(
         "n_split_passages": tuned["n_split_passages"],
     }
     if export is not None:  # models/export, scored by the same code; export_delta: export - tuned, paired
-        scored, export_ranks = score_model(export, rows, cfg, prompts, corpus, memo)
+        scored, export_ranks = score_model(export, rows, cfg, prompts, corpus, memo, windows)
         out["export"] = scored["metrics"]
         out["export_delta"] = change(
             tuned["metrics"], scored["metrics"], tuned_ranks["corpus"], export_ranks["corpus"], cfg
         )
+        if retrieval is not None:
+            dense = {"tuned": tuned_ranks["corpus"], "export": export_ranks["corpus"]}
+            out.update(
+                keyword_and_hybrid(
+                    export_ranks["scored"],
+                    retrieval.bm25,
+                    retrieval.fusion,
+                    dense,
+                    cfg.bootstrap_samples,
+                    cfg.seed,
+                    retrieval.sweep,
+                )
+            )
     return out
 
 
@@ -168,11 +198,14 @@ def _finite(result: dict, path: str = "") -> None:
 # that every metric of a run stays within 30 values (validation MRR@10 of the base and of the published step:
 # metrics/train.json; everything else, within-split figures included: reports/evaluation.json)
 HEADLINE_KEYS = {
-    "base": ("mrr_at_10", "recall_at_1"),
-    "tuned": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high", "recall_at_1"),
+    "base": ("mrr_at_10",),
+    "tuned": ("mrr_at_10", "recall_at_1"),
     "delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
     "export": ("mrr_at_10",),
-    "export_delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
+    "bm25": ("mrr_at_10",),
+    "hybrid": ("mrr_at_10", "recall_at_1"),
+    "hybrid_vs_bm25": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
+    "tuned_vs_bm25": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
 }
 
 
@@ -188,9 +221,20 @@ def headline(result: dict) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """How evaluate reads passages (windows) and ranks with BM25 and the hybrid: the retrieval section."""
+
+    windows: WindowSettings
+    bm25: Bm25Settings
+    fusion: FusionSettings
+    sweep: bool = False  # also score every fusion (validation)
+
+
 def run(params_path: str) -> None:
     quiet_library_bars()
-    cfg = load_params(params_path, ("evaluate",)).evaluate
+    params = load_params(params_path, ("evaluate", "retrieval"))
+    cfg, rp = params.evaluate, params.retrieval
     require_inputs(
         [
             (TEST_FILE, "split"),
@@ -208,8 +252,19 @@ def run(params_path: str) -> None:
     tuned = load_model(str(MODEL_DIR))
     corpus, memo = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)], {}  # each model embeds it once
     export = ExportModel(EXPORT_DIR)
+    retrieval = Retrieval(window_settings(rp), bm25_settings(rp), fusion_settings(rp))
     result = {
-        split: compare(base, tuned, atomic.read_jsonl(path), cfg, prompts, corpus, memo, export)
+        split: compare(
+            base,
+            tuned,
+            atomic.read_jsonl(path),
+            cfg,
+            prompts,
+            corpus,
+            memo,
+            export,
+            replace(retrieval, sweep=split == "validation"),
+        )
         for split, path in SPLITS.items()
     }
     _finite(result)
@@ -220,18 +275,23 @@ def run(params_path: str) -> None:
 
 
 def summary_line(result: dict) -> str:
-    """The stage's closing line: test MRR@10 base -> tuned (with its 95% interval when one was computed)."""
-    b, t = result["test"]["base"], result["test"]["tuned"]
-    w = result["test"]["within_split"]
+    """The stage's closing line: which retriever wins on test, then MRR@10 base -> tuned (with its 95% interval),
+    BM25 and the hybrid against BM25."""
+    test = result["test"]
+    b, t, w = test["base"], test["tuned"], test["within_split"]
     ci = (
         f" (95% CI {t['mrr_at_10_ci_low']:.4f}-{t['mrr_at_10_ci_high']:.4f})"
         if "mrr_at_10_ci_low" in t
         else " (no interval: evaluate.bootstrap_samples is 0)"
     )
-    return (
-        f"evaluate (test, {result['test']['n_queries']} questions against all {result['test']['n_passages']} "
+    line = (
+        f"evaluate (test, {test['n_queries']} questions against all {test['n_passages']} "
         f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
         f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
-        f"{t['eval_score']:.4f}"
-        + (f"; export MRR@10 {result['test']['export']['mrr_at_10']:.4f}" if "export" in result["test"] else "")
+        f"{t['eval_score']:.4f}" + (f"; export MRR@10 {test['export']['mrr_at_10']:.4f}" if "export" in test else "")
     )
+    if "hybrid" in test:
+        d = test["hybrid_vs_bm25"]
+        interval = f" [{d['mrr_at_10_ci_low']:+.4f}, {d['mrr_at_10_ci_high']:+.4f}]" if "mrr_at_10_ci_low" in d else ""
+        line = f"evaluate (test): {best_retriever(test)}; hybrid - BM25 {d['mrr_at_10']:+.4f}{interval}\n" + line
+    return line

@@ -4,11 +4,13 @@
 Spearman is the eval score) over scored (query, passage) pairs, plus the mean cosine of the positive
 pairs (`avg_cosine`), of the negative pairs, their gap, and MRR@10 of each query's own passage.
 
-Retrieval is ranked twice, by the one ranking of metrics.cosine_ranks: against the whole `corpus`
-(every passage of the prepared data, training passages included: what a search engine holds, and
-the headline `mrr_at_10`), and within the split (the passages of the positive pairs only:
-`split_ranks`, a secondary figure). Without a corpus both are the within-split ranking. Each
-distinct text is embedded once per call (the corpus with the passage prompt, questions with the
+Retrieval is ranked twice: against the whole `corpus` (every passage of the prepared data, training
+passages included: what a search engine holds, and the headline `mrr_at_10`), and within the split (the
+passages of the positive pairs only: `split_ranks`, a secondary figure). Without a corpus both are the
+within-split ranking. With `windows` (retrieval.window_*), a passage is read as overlapping token windows
+and scores as its best window (retrieval/windows.py), as the index and search read it; the pairs of the
+eval score and average cosine stay whole passages (truncated), as the reference measured them. Each
+distinct text is embedded once per call (passages and windows with the passage prompt, questions with the
 query prompt). NaN or identical embeddings stop the run with a clear error.
 """
 
@@ -21,8 +23,9 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
 from banglasim.core.errors import UserError
-from banglasim.evaluation.metrics import check_embeddings, cosine_ranks, normalised, retrieval_metrics
+from banglasim.evaluation.metrics import check_embeddings, normalised, pessimistic_ranks, retrieval_metrics
 from banglasim.models.loading import show_progress
+from banglasim.retrieval.windows import Windows, WindowSettings, best_window, cut_windows, model_tokenizer
 
 EVAL_NAME = "val"
 SCORE_METRIC = f"{EVAL_NAME}_spearman_cosine"  # the eval score: EmbeddingSimilarityEvaluator's cosine Spearman
@@ -46,6 +49,7 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         prompts: dict[str, str] | None = None,
         corpus: list[str] | None = None,
         memo: dict | None = None,
+        windows: WindowSettings | None = None,
     ) -> None:
         super().__init__(
             queries, passages, scores, batch_size=batch_size, main_similarity="cosine", name=EVAL_NAME, write_csv=False
@@ -60,7 +64,11 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         # texts already embedded, {(id(model), prompt): {text: embedding}}, shared by evaluators of one model
         # that does not change between calls (evaluate: validation and test against one corpus); None in training
         self.memo = memo
+        self.window_settings = windows or WindowSettings(tokens=0)
+        self._windows: dict[tuple[int, int], Windows] = {}  # (id(model), id(passage list)) -> its windows
         self._embedded: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        self.corpus_scores = np.zeros((0, 0), dtype=np.float32)  # [positive pairs, corpus]: dense passage scores
+        self.positive_rows = np.zeros(0, dtype=int)  # each positive pair's passage row in self.corpus
         self.pair_cosines = np.zeros(0)
         self.ranks = np.zeros(0, dtype=int)  # of each positive pair's query among the corpus, in pair order
         self.split_ranks = np.zeros(0, dtype=int)  # the same among the split's passages only
@@ -73,6 +81,7 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
         prompts: dict[str, str] | None = None,
         corpus: list[str] | None = None,
         memo: dict | None = None,
+        windows: WindowSettings | None = None,
     ) -> PairSimilarityEvaluator:
         """From the scored pairs the split stage writes (query, passage, score), ranked against `corpus`."""
         return cls(
@@ -83,14 +92,33 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
             prompts=prompts,
             corpus=corpus,
             memo=memo,
+            windows=windows,
         )
+
+    def windows_of(self, model, texts: list[str]) -> Windows:
+        """The windows the model reads `texts` as (each text whole when windows are off)."""
+        key = (id(model), id(texts))
+        if key not in self._windows:
+            if self.window_settings.enabled:
+                tokenizer, max_seq_length = model_tokenizer(model)
+                prompt = self.prompts.get("passage") or ""
+                self._windows[key] = cut_windows(texts, tokenizer, self.window_settings, max_seq_length, prompt)
+            else:
+                self._windows[key] = Windows.whole(texts)
+        return self._windows[key]
 
     def embed_inputs(self, model: SentenceTransformer, sentences, **kwargs) -> np.ndarray:
         """Embed each distinct text once, with the query or passage prompt; the passage side with the corpus."""
         side = "query" if sentences is self.sentences1 else "passage"
         if self.prompts.get(side):
             kwargs["prompt"] = self.prompts[side]
-        texts = [*sentences, *self.corpus] if side == "passage" else sentences
+        if side == "passage":
+            self._model = model
+            texts = [*sentences, *self.windows_of(model, self.corpus).texts]
+            if self.split_corpus is not self.corpus:
+                texts += self.windows_of(model, self.split_corpus).texts
+        else:
+            texts = sentences
         unique = list(dict.fromkeys(texts))
         index = {text: i for i, text in enumerate(unique)}
         known = {} if self.memo is None else self.memo.setdefault((id(model), kwargs.get("prompt")), {})
@@ -115,7 +143,10 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
             extra["avg_cosine_negative"] = float(cos[~positive].mean())
             extra["cosine_gap"] = extra["avg_cosine"] - extra["avg_cosine_negative"]
         own = [s for s, ok in zip(self.sentences2, positive) if ok]
-        self.ranks = self._ranks(q[positive], self.corpus, own)
+        where = {text: i for i, text in enumerate(self.corpus)}
+        self.positive_rows = np.array([where[s] for s in own], dtype=int)
+        self.corpus_scores = self._passage_scores(q[positive], self.corpus)
+        self.ranks = pessimistic_ranks(self.corpus_scores, self.positive_rows)
         self.split_ranks = (
             self.ranks if self.corpus is self.split_corpus else self._ranks(q[positive], self.split_corpus, own)
         )
@@ -134,10 +165,15 @@ class PairSimilarityEvaluator(EmbeddingSimilarityEvaluator):
             raise UserError(f"validation metric(s) {', '.join(bad)} are undefined (NaN) for this data", fix=fix)
         return {k: float(v) for k, v in metrics.items()}
 
+    def _passage_scores(self, queries: np.ndarray, corpus: list[str]) -> np.ndarray:
+        """Cosine of each query with each passage of `corpus` (its best window), from the last call's embeddings."""
+        windows = self.windows_of(self._model, corpus)
+        return best_window(normalised(queries) @ normalised(self._expanded("passage", windows.texts)).T, windows)
+
     def _ranks(self, queries: np.ndarray, corpus: list[str], own: list[str]) -> np.ndarray:
         """Rank of each query's own passage (`own`) among `corpus`, from the last call's passage embeddings."""
         where = {text: i for i, text in enumerate(corpus)}
-        return cosine_ranks(queries, self._expanded("passage", corpus), np.array([where[s] for s in own]))
+        return pessimistic_ranks(self._passage_scores(queries, corpus), np.array([where[s] for s in own]))
 
     def _expanded(self, side: str, texts: list[str]) -> np.ndarray:
         """The embeddings of `texts` from the last call's distinct texts of that side."""

@@ -20,6 +20,7 @@ from banglasim.config.paths import (
 )
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
+from banglasim.evaluation.retrievers import best_retriever
 
 CURVES = ("train_loss", "eval_score", "avg_cosine", "val_mrr_at_10")
 COMPARED = (
@@ -177,6 +178,38 @@ def export_note(part: dict) -> list[str]:
     return [text + (" (paired 95% interval)." if "mrr_at_10_ci_low" in d else "."), ""]
 
 
+def retriever_rows(part: dict) -> list[str]:
+    """BM25, the export (dense) and the hybrid on one split, with the changes against BM25; nothing without them."""
+    if "hybrid" not in part:
+        return []
+    lines = [
+        "The search engine's view: BM25 (the keyword engine), the export alone (dense, passages by window) and "
+        "the hybrid that search and serve rank with by default (retrieval section of params.yaml):",
+        "",
+        "| retriever | MRR@10 | Recall@1 | Recall@10 | MRR@10 - BM25 (paired 95% interval) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, key, delta in (
+        ("BM25", "bm25", None),
+        ("dense (tuned, fp32)", "tuned", "tuned_vs_bm25"),
+        ("dense (export)", "export", None),
+        ("hybrid", "hybrid", "hybrid_vs_bm25"),
+    ):
+        m = part[key]
+        change = _change(part[delta], "mrr_at_10") if delta else ""
+        lines.append(
+            f"| {name} | {_fmt(m['mrr_at_10'])} | {_fmt(m['recall_at_1'])} | {_fmt(m['recall_at_10'])} | {change} |"
+        )
+    if part.get("fusion_sweep"):
+        best = max(part["fusion_sweep"], key=lambda r: r["mrr_at_10"])
+        lines += [
+            "",
+            f"Fusion sweep (this split): the best is {best['method']} with dense weight {best['dense_weight']} "
+            f"(MRR@10 {best['mrr_at_10']:.4f}); every row is in reports/evaluation.json (`fusion_sweep`).",
+        ]
+    return [*lines, ""]
+
+
 def write_report(evaluation: dict) -> None:
     """Write reports/training_report.md and reports/training_curves.png from the run's own files.
 
@@ -199,6 +232,7 @@ def write_report(evaluation: dict) -> None:
     lines = [
         "# Training report",
         "",
+        *([f"**Test: {best_retriever(evaluation['test'])}.**", ""] if "hybrid" in evaluation.get("test", {}) else []),
         f"Published model: step {train['selected_step']} "
         f"(`train.select: {train['select']}`) of {train['total_steps']} steps.{last}",
         "",
@@ -244,6 +278,7 @@ def write_report(evaluation: dict) -> None:
             *export_note(part),
             *_results_table(part),
             "",
+            *retriever_rows(part),
         ]
         if part.get("within_split"):
             lines += [

@@ -31,6 +31,10 @@ class ExportModel:
         self.prompts = dict(self.encoder.prompts)
         self.model_card_data = _NoCard()
 
+    def window_tokenizer(self):
+        """(tokenizers.Tokenizer, max_seq_length) that passage windows are cut with."""
+        return self.encoder.tokenizer, self.encoder.max_seq_length
+
     def encode(
         self,
         sentences: str | list[str],

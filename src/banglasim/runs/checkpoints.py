@@ -40,10 +40,11 @@ LOCK_FILE = CHECKPOINT_ROOT / "train.lock"
 TRAIN_MODULE = "banglasim.training.train"  # its code is part of a run's identity
 
 
-def run_key(params: Params, inputs: list[Path], precision: str) -> str:
-    """Identity of a run: its params, input files and folders (the base model's files included), the train
-    stage's code, the precision it resolves to here, and the number of processes."""
-    h = hashlib.sha256(json.dumps([params.as_dict(), precision], sort_keys=True).encode())
+def run_key(params: Params, inputs: list[Path], precision: str, extra: dict | None = None) -> str:
+    """Identity of a run: its params (and `extra` settings, e.g. the validation windows), input files and folders
+    (the base model's files included), the train stage's code, the precision it resolves to here, and the
+    number of processes."""
+    h = hashlib.sha256(json.dumps([params.as_dict(), precision, *([extra] if extra else [])], sort_keys=True).encode())
     for path in inputs:
         h.update(folder_digest(path).encode() if path.is_dir() else path.read_bytes())
     h.update(code_digest(code_folders(TRAIN_MODULE)).encode())

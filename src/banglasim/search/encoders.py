@@ -71,6 +71,13 @@ class ExportEncoder:
     def encode(self, texts: list[str], prompt_name: str) -> np.ndarray:
         return np.asarray(self.runtime.encode(texts, prompt_name), dtype=np.float32)
 
+    def prompt(self, prompt_name: str) -> str:
+        return self.runtime.prompt(prompt_name)
+
+    def window_tokenizer(self):
+        """(tokenizers.Tokenizer, max_seq_length) that passage windows are cut with."""
+        return self.runtime.tokenizer, self.runtime.max_seq_length
+
 
 def is_export(folder: Path) -> bool:
     return (Path(folder) / "model.onnx").exists() or (Path(folder) / "manifest.json").exists()

@@ -12,6 +12,10 @@ from typing import Protocol
 
 import numpy as np
 
+from banglasim.retrieval.fusion import MODES, FusionSettings, candidate_rows, fuse, top_rows
+from banglasim.retrieval.lexical import LexicalIndex
+from banglasim.retrieval.windows import Windows, best_window
+
 HIT_KEYS = ("passage_id", "title", "text")
 MAX_TOP_K = 100
 MAX_QUESTION_CHARS = 1000  # longer input is refused (the model reads at most max_seq_length pieces anyway)
@@ -79,40 +83,134 @@ def encode_passages(encoder: Encoder, texts: list[str], batch_size: int = 64, pr
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
+NO_LEXICAL_NOTE = "no word of the question occurs in the passages: ranked by the dense model alone"
+
+
 class Searcher:
-    """An encoder and the passages it embedded (vectors row i = passages[i]); optionally an approximate index."""
+    """An encoder and the passages it embedded, by window (vectors row w = a window of passages[owner[w]]; one row
+    per passage without windows), optionally an approximate index of the vectors and a BM25 index of the passages.
+    `mode` (hybrid, dense, bm25) and `fusion` are the defaults of `search`/`answers`."""
 
     def __init__(
-        self, encoder: Encoder, passages: Sequence[dict], vectors: np.ndarray, ann: ApproximateIndex | None = None
+        self,
+        encoder: Encoder,
+        passages: Sequence[dict],
+        vectors: np.ndarray,
+        ann: ApproximateIndex | None = None,
+        owner: np.ndarray | None = None,
+        lexical: LexicalIndex | None = None,
+        mode: str = "dense",
+        fusion: FusionSettings = FusionSettings(),
     ) -> None:
-        if vectors.ndim != 2 or vectors.shape[0] != len(passages):
-            raise ValueError(f"{vectors.shape[0] if vectors.ndim else 0} vectors for {len(passages)} passages")
+        owner = np.arange(len(passages), dtype=np.int64) if owner is None else np.asarray(owner, dtype=np.int64)
+        if vectors.ndim != 2 or vectors.shape[0] != len(owner):
+            raise ValueError(f"{vectors.shape[0] if vectors.ndim else 0} vectors for {len(owner)} windows")
+        steps = np.diff(owner)
+        if len(owner) and (owner[0] != 0 or owner[-1] != len(passages) - 1 or ((steps != 0) & (steps != 1)).any()):
+            raise ValueError(f"the window owners do not cover {len(passages)} passages in order")
+        if lexical is not None and len(lexical) != len(passages):
+            raise ValueError(f"a BM25 index of {len(lexical)} passages for {len(passages)} passages")
         self.encoder = encoder
         self.passages = passages
         self.vectors = vectors
         self.ann = ann
+        self.windows = Windows([], owner, len(passages))
+        self.starts = np.append(self.windows.starts, len(owner))
+        self.lexical = lexical
+        self.mode = mode if lexical is not None else "dense"
+        self.fusion = fusion
 
     def __len__(self) -> int:
         return len(self.passages)
 
-    def rank(self, query_vectors: np.ndarray, k: int) -> list[list[dict]]:
-        """Hits for already-encoded queries."""
-        if len(query_vectors) == 0:
-            return []
-        if self.ann is not None:
-            rows, scores = approximate_top_k(self.ann, self.vectors, query_vectors, k)
-        else:
-            rows, scores = exact_top_k(self.vectors, query_vectors, k)
-        return [
-            [
-                {**{key: self.passages[r].get(key, "") for key in HIT_KEYS}, "score": round(float(s), 6), "rank": i + 1}
-                for i, (r, s) in enumerate((r, s) for r, s in zip(rq, sq) if r >= 0)
-            ]
-            for rq, sq in zip(rows, scores)
-        ]
+    def modes(self) -> tuple[str, ...]:
+        return MODES if self.lexical is not None else ("dense",)
 
-    def search(self, questions: list[str], k: int) -> list[list[dict]]:
-        """Top-k hits of each (non-empty, normalised) question, in order."""
+    def dense_all(self, query_vectors: np.ndarray) -> np.ndarray:
+        """Exact dense scores of every passage [q, passages]: each passage's best window."""
+        return best_window(np.asarray(query_vectors, dtype=np.float32) @ np.asarray(self.vectors).T, self.windows)
+
+    def dense_of(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact dense scores of some passages for one question (their best window)."""
+        return np.array(
+            [float((self.vectors[self.starts[r] : self.starts[r + 1]] @ query_vector).max()) for r in rows],
+            dtype=np.float32,
+        )
+
+    def dense_candidates(self, query_vector: np.ndarray, n: int) -> np.ndarray:
+        """The approximate index's n best passages (their windows' candidates, mapped to passages)."""
+        window_rows, _ = approximate_top_k(self.ann, self.vectors, query_vector[None, :], 2 * n)
+        rows = self.windows.owner[window_rows[0][window_rows[0] >= 0]]
+        return np.array(list(dict.fromkeys(rows.tolist()))[:n], dtype=np.int64)
+
+    def answers(self, questions: list[str], k: int, mode: str | None = None) -> list[dict]:
+        """For each question {"mode", "hits"} (a "note" when hybrid fell back to the dense side), or {"mode",
+        "error"} when BM25 alone cannot rank it."""
+        mode = mode or self.mode
+        if mode not in self.modes():
+            raise ValueError(f"mode {mode!r}: this searcher ranks with {', '.join(self.modes())}")
         if not questions:
             return []
-        return self.rank(self.encoder.encode(list(questions), "query"), k)
+        vectors = self.encoder.encode(list(questions), "query") if mode != "bm25" else None
+        dense = self.dense_all(vectors) if vectors is not None and self.ann is None else None
+        return [
+            self._answer(q, None if vectors is None else vectors[i], None if dense is None else dense[i], k, mode)
+            for i, q in enumerate(questions)
+        ]
+
+    def _answer(self, question: str, vector, dense: np.ndarray | None, k: int, mode: str) -> dict:
+        lexical = self.lexical.scores(question) if mode != "dense" else None
+        if mode == "bm25":
+            if lexical is None:
+                return {"mode": mode, "error": "no word of the question occurs in the passages (BM25 cannot rank it)"}
+            rows = top_rows(lexical, k)
+            rows = rows[lexical[rows] > 0]
+            return {"mode": mode, "hits": self._hits(rows, lexical[rows], lexical=lexical[rows])}
+        if dense is not None:  # exact: every passage scored
+            rows = candidate_rows(dense, lexical, max(self.fusion.candidates, k) if lexical is not None else k)
+            dense_rows = dense[rows]
+        else:  # approximate: the index's candidates and BM25's, scored exactly
+            rows = self.dense_candidates(vector, max(self.fusion.candidates, k))
+            if lexical is not None:
+                rows = np.union1d(rows, top_rows(lexical, self.fusion.candidates))
+            dense_rows = self.dense_of(vector, rows)
+        lexical_rows = None if lexical is None else lexical[rows]
+        fused = fuse(dense_rows, lexical_rows, self.fusion) if mode == "hybrid" else dense_rows
+        order = np.lexsort((rows, -fused))[:k]
+        shown_lexical = None if lexical_rows is None or mode != "hybrid" else lexical_rows[order]
+        answer = {"mode": mode, "hits": self._hits(rows[order], fused[order], dense_rows[order], shown_lexical)}
+        if mode == "hybrid" and lexical is None:
+            answer["note"] = NO_LEXICAL_NOTE
+        return answer
+
+    def _hits(self, rows, scores, dense=None, lexical=None) -> list[dict]:
+        """Hit dicts of passage rows, best first: the ranking score, and each retriever's score where known."""
+        hits = []
+        for i, (r, s) in enumerate(zip(rows, scores)):
+            hit = {**{key: self.passages[r].get(key, "") for key in HIT_KEYS}, "score": round(float(s), 6)}
+            hit["rank"] = i + 1
+            if dense is not None:
+                hit["dense_score"] = round(float(dense[i]), 6)
+            if lexical is not None:
+                hit["lexical_score"] = round(float(lexical[i]), 6)
+            hits.append(hit)
+        return hits
+
+    def rank(self, query_vectors: np.ndarray, k: int) -> list[list[dict]]:
+        """Dense hits for already-encoded queries (each passage scored by its best window)."""
+        if len(query_vectors) == 0:
+            return []
+        if self.ann is None:
+            dense = self.dense_all(query_vectors)
+            return [self._hits(rows := top_rows(d, k), d[rows], d[rows]) for d in dense]
+        out = []
+        for vector in np.asarray(query_vectors, dtype=np.float32):
+            rows = self.dense_candidates(vector, k)
+            scores = self.dense_of(vector, rows)
+            order = np.lexsort((rows, -scores))[:k]
+            out.append(self._hits(rows[order], scores[order], scores[order]))
+        return out
+
+    def search(self, questions: list[str], k: int, mode: str | None = None) -> list[list[dict]]:
+        """Top-k hits of each (non-empty, normalised) question, in order ([] where BM25 alone cannot rank one)."""
+        return [a.get("hits", []) for a in self.answers(list(questions), k, mode)]

@@ -24,9 +24,13 @@ from banglasim.config.paths import EXPORT_DIR, PASSAGES_FILE
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
+from banglasim.retrieval.fusion import FusionSettings
+from banglasim.retrieval.lexical import Bm25Settings, LexicalIndex
+from banglasim.retrieval.windows import WindowSettings, cut_windows
 from banglasim.search.encoders import ExportEncoder, is_export
 from banglasim.search.engine import MAX_TOP_K, Encoder, Searcher, encode_passages
-from banglasim.search.store import load_index
+from banglasim.search.hybrid_files import manifest_settings, read_hybrid_files
+from banglasim.search.store import _fix, load_index, read_manifest
 
 BATCH_CHUNK = 64
 
@@ -98,12 +102,31 @@ def open_searcher(
     encoder = load_encoder(model)
     if corpus is None and isinstance(encoder, ExportEncoder):
         passages, vectors, ann = load_index(Path(index_dir), encoder.key, encoder.name)
+        manifest = read_manifest(Path(index_dir))
+        owner, lexical, mode, fusion = read_hybrid_files(
+            Path(index_dir), manifest, len(passages), len(vectors), _fix(Path(index_dir))
+        )
         kind = "approximate" if ann is not None else "exact"
-        return Searcher(encoder, passages, vectors, ann), f"index: {index_dir} ({len(passages)} passages, {kind})"
+        origin = f"index: {index_dir} ({len(passages)} passages, {len(vectors)} windows, {kind}; {mode} by default)"
+        return Searcher(encoder, passages, vectors, ann, owner, lexical, mode, fusion), origin
     passages = load_corpus(corpus)
-    vectors, status = corpus_embeddings(encoder, [p["text"] for p in passages], Path(cache_dir))
-    origin = f"corpus embeddings: {status}"
-    return Searcher(encoder, passages, vectors), origin
+    texts = [p["text"] for p in passages]
+    windows, bm25, mode, fusion = corpus_settings(Path(index_dir))
+    tokenizer, max_seq_length = encoder.window_tokenizer()
+    cut = cut_windows(texts, tokenizer, windows, max_seq_length, encoder.prompt("passage"))
+    vectors, status = corpus_embeddings(encoder, cut.texts, Path(cache_dir))
+    lexical = LexicalIndex.build(texts, bm25)
+    origin = f"corpus embeddings: {status} ({len(texts)} passages, {len(cut.texts)} windows; {mode} by default)"
+    return Searcher(encoder, passages, vectors, None, cut.owner, lexical, mode, fusion), origin
+
+
+def corpus_settings(index_dir: Path) -> tuple[WindowSettings, Bm25Settings, str, FusionSettings]:
+    """Windows, BM25 and fusion settings for a corpus embedded on the fly: those the index was built with, or the
+    defaults (params.yaml's) when there is no readable index."""
+    try:
+        return manifest_settings(read_manifest(index_dir))
+    except (UserError, KeyError, TypeError, ValueError):
+        return WindowSettings(), Bm25Settings(), "hybrid", FusionSettings()
 
 
 def check_question(question: str, max_chars: int | None = None) -> str | None:
@@ -116,18 +139,20 @@ def check_question(question: str, max_chars: int | None = None) -> str | None:
     return None
 
 
-def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int) -> Iterator[dict]:
-    """One answer per input line, in order: {"question", "hits"} or {"question", "error"}."""
+def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int, mode: str | None = None) -> Iterator[dict]:
+    """One answer per input line, in order: {"question", "mode", "hits"} (and a "note" when hybrid search ranked by
+    the dense model alone) or {"question", "error"}."""
     chunk: list[str] = []
 
     def flush() -> Iterator[dict]:
         asked = [(i, normalize(q)) for i, q in enumerate(chunk) if check_question(q) is None]
-        found = dict(zip((i for i, _ in asked), searcher.search([q for _, q in asked], top_k)))
+        found = dict(zip((i for i, _ in asked), searcher.answers([q for _, q in asked], top_k, mode)))
         for i, question in enumerate(chunk):
+            answer = found.get(i, {"error": check_question(question)})
             yield (
-                {"question": question, "hits": found[i]}
-                if i in found
-                else {"question": question, "error": check_question(question)}
+                {"question": question, **answer}
+                if "error" not in answer
+                else {"question": question, "error": answer["error"]}
             )
         chunk.clear()
 
@@ -170,11 +195,21 @@ def read_question(args: argparse.Namespace) -> str:
 
 
 def print_hits(searcher: Searcher, hits: list[dict]) -> None:
-    """Hits for a reader: rank, score, the sources the passage came from, title, and the text cut at 160 characters."""
+    """Hits for a reader: rank, score (and each retriever's), the sources of the passage, title, and the text cut
+    at 160 characters."""
     sources = {p["passage_id"]: p.get("sources", []) for p in searcher.passages}
     for hit in hits:
         text = hit["text"] if len(hit["text"]) <= 160 else hit["text"][:157] + "..."
-        print(f"{hit['rank']:>2}. {hit['score']:.4f}  [{', '.join(sources.get(hit['passage_id'], []))}] {hit['title']}")
+        parts = [
+            f"{name} {hit[key]:.4f}"
+            for key, name in (("dense_score", "dense"), ("lexical_score", "bm25"))
+            if key in hit
+        ]
+        detail = f" ({', '.join(parts)})" if parts and len(parts) > 1 else ""
+        print(
+            f"{hit['rank']:>2}. {hit['score']:.4f}{detail}  [{', '.join(sources.get(hit['passage_id'], []))}] "
+            f"{hit['title']}"
+        )
         print(f"    {text}")
 
 
@@ -184,9 +219,10 @@ def run_batch(args: argparse.Namespace) -> int:
         raise UserError("pass either a question or --batch FILE, not both")
     with _open_batch(args.batch) as lines:  # opened first: a wrong path fails before the model loads
         searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
+        checked_mode(searcher, args.mode)
         print(origin, file=sys.stderr)
         try:
-            for answer in batch_lines(searcher, lines, args.top_k):
+            for answer in batch_lines(searcher, lines, args.top_k, args.mode):
                 sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
         except UnicodeDecodeError as exc:
             raise UserError(
@@ -206,11 +242,21 @@ def run_cli(args: argparse.Namespace) -> int:
     if problem:
         raise UserError(problem, fix='pass a question: banglasim search "..."')
     searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
-    (hits,) = searcher.search([normalize(question)], args.top_k)
+    (answer,) = searcher.answers([normalize(question)], args.top_k, checked_mode(searcher, args.mode))
+    if "error" in answer:
+        raise UserError(answer["error"], fix="ask with --mode hybrid or --mode dense, which rank any question")
     if args.json:
         print(origin, file=sys.stderr)
-        print(json.dumps({"question": question, "hits": hits}, ensure_ascii=False))
+        print(json.dumps({"question": question, **answer}, ensure_ascii=False))
     else:
         print(origin)
-        print_hits(searcher, hits)
+        print(f"ranked by: {answer['mode']}" + (f" ({answer['note']})" if "note" in answer else ""))
+        print_hits(searcher, answer["hits"])
     return 0
+
+
+def checked_mode(searcher: Searcher, mode: str | None) -> str | None:
+    """The mode asked for, if this searcher has what it needs (a BM25 index for hybrid and bm25)."""
+    if mode is not None and mode not in searcher.modes():
+        raise UserError(f"--mode {mode}: this index has no BM25 index", fix="rebuild it (dvc repro index)")
+    return mode

@@ -1,7 +1,8 @@
 """`banglasim serve`: a long-running HTTP JSON API over the export and its index, loaded once.
 
-    POST /search  {"question": "...", "top_k": 5}
-                  -> {"question": ..., "hits": [{passage_id, title, text, score, rank}, ...]}
+    POST /search  {"question": "...", "top_k": 5, "mode": "hybrid"}   (mode: hybrid | dense | bm25; default: the
+                  index's)  -> {"question": ..., "mode": ..., "hits": [{passage_id, title, text, score, rank,
+                  dense_score, lexical_score}, ...]} (and a "note" when hybrid ranked by the dense model alone)
     GET  /health  -> {"status": "ok", "passages": N, ...}
 
 Bad requests (not JSON, no or empty or over-long question, top_k not an integer from 1 to 100) get a 400
@@ -21,8 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
+from banglasim.retrieval.fusion import MODES
 from banglasim.search.engine import MAX_QUESTION_CHARS, MAX_TOP_K, Searcher
-from banglasim.search.query import check_question, open_searcher
+from banglasim.search.query import check_question, checked_mode, open_searcher
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_TOP_K = 5
@@ -34,8 +36,8 @@ class BadRequest(Exception):
         self.status = status
 
 
-def parse_request(body: bytes) -> tuple[str, int]:
-    """(question, top_k) of a /search body, or BadRequest saying what is wrong."""
+def parse_request(body: bytes, modes: tuple[str, ...] = MODES) -> tuple[str, int, str | None]:
+    """(question, top_k, mode or None for the default) of a /search body, or BadRequest saying what is wrong."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -51,7 +53,10 @@ def parse_request(body: bytes) -> tuple[str, int]:
     top_k = data.get("top_k", DEFAULT_TOP_K)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
         raise BadRequest(f'"top_k" must be an integer from 1 to {MAX_TOP_K}, not {json.dumps(top_k)}')
-    return question, top_k
+    mode = data.get("mode")
+    if mode is not None and mode not in modes:
+        raise BadRequest(f'"mode" must be one of {", ".join(modes)}, not {json.dumps(mode)}')
+    return question, top_k, mode
 
 
 def make_handler(searcher: Searcher, health: dict, quiet: bool = False) -> type[BaseHTTPRequestHandler]:
@@ -82,14 +87,17 @@ def make_handler(searcher: Searcher, health: dict, quiet: bool = False) -> type[
                 self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such path: {self.path} (POST /search)"})
                 return
             try:
-                question, top_k = parse_request(self.read_body())
+                question, top_k, mode = parse_request(self.read_body(), searcher.modes())
             except BadRequest as exc:
                 self.close_connection = True
                 self.send_json(exc.status, {"error": str(exc)})
                 return
             with lock:
-                (hits,) = searcher.search([normalize(question)], top_k)
-            self.send_json(HTTPStatus.OK, {"question": question, "hits": hits})
+                (answer,) = searcher.answers([normalize(question)], top_k, mode)
+            if "error" in answer:
+                self.send_json(HTTPStatus.BAD_REQUEST, {"question": question, **answer})
+                return
+            self.send_json(HTTPStatus.OK, {"question": question, **answer})
 
         def read_body(self) -> bytes:
             length = self.headers.get("Content-Length")
@@ -120,12 +128,15 @@ def make_server(searcher: Searcher, host: str, port: int, health: dict, quiet: b
 
 def run_cli(args: argparse.Namespace) -> int:
     searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
+    searcher.mode = checked_mode(searcher, args.mode) or searcher.mode
     health = {
         "status": "ok",
         "passages": len(searcher),
         "model": searcher.encoder.name,
         "model_key": searcher.encoder.key,
         "approximate": searcher.ann is not None,
+        "mode": searcher.mode,
+        "modes": list(searcher.modes()),
     }
     server = make_server(searcher, args.host, args.port, health, quiet=args.quiet)
     host, port = server.server_address[:2]

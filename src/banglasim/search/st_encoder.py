@@ -45,6 +45,15 @@ class SentenceTransformerEncoder:
         self.dim = self.model.get_embedding_dimension()
         self.name = str(model_dir)
 
+    def prompt(self, prompt_name: str) -> str:
+        return (self.model.prompts or {}).get(prompt_name) or ""
+
+    def window_tokenizer(self):
+        """(tokenizers.Tokenizer, max_seq_length) that passage windows are cut with."""
+        from banglasim.retrieval.windows import model_tokenizer
+
+        return model_tokenizer(self.model)
+
     def encode(self, texts: list[str], prompt_name: str) -> np.ndarray:
         prompt = (self.model.prompts or {}).get(prompt_name) or None
         bar = prompt_name == "passage" and show_progress(len(texts))

@@ -17,7 +17,7 @@ from banglasim.core import atomic
 from banglasim.core.errors import UserError
 
 MANIFEST, VECTORS, PASSAGES, APPROXIMATE = "manifest.json", "vectors.npy", "passages.jsonl", "approximate.faiss"
-FORMAT = 1
+FORMAT = 2  # 2: vectors by passage window, windows.npy, the BM25 index (lexical/)
 ROW_KEYS = ("passage_id", "title", "text", "sources")
 
 
@@ -49,6 +49,10 @@ def read_manifest(index_dir: Path) -> dict:
         raise UserError(f"{path}: not found (no index)", fix=_fix(index_dir)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: damaged, not JSON ({exc})", fix=_fix(index_dir)) from None
+    if isinstance(manifest, dict) and manifest.get("format") != FORMAT:
+        raise UserError(
+            f"{path}: index format {manifest.get('format')!r}, this version reads format {FORMAT}", fix=_fix(index_dir)
+        )
     missing = [k for k in ("format", "count", "dim", "export_manifest_sha256", "approximate") if k not in manifest]
     if missing:
         raise UserError(f"{path}: damaged, no {', '.join(missing)}", fix=_fix(index_dir))
@@ -66,6 +70,7 @@ def load_index(index_dir: Path, encoder_key: str, encoder_name: str) -> tuple[li
             fix=_fix(index_dir),
         )
     count, dim = int(manifest["count"]), int(manifest["dim"])
+    rows = int(manifest.get("vectors", count))  # one vector per passage window
     path = index_dir / VECTORS
     try:
         vectors = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -73,9 +78,9 @@ def load_index(index_dir: Path, encoder_key: str, encoder_name: str) -> tuple[li
         raise UserError(f"{path}: not found", fix=_fix(index_dir)) from None
     except (OSError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: damaged ({exc})", fix=_fix(index_dir)) from None
-    if vectors.dtype != np.float32 or vectors.shape != (count, dim):
+    if vectors.dtype != np.float32 or vectors.shape != (rows, dim):
         raise UserError(
-            f"{path}: damaged ({vectors.dtype} {vectors.shape}, the manifest says float32 ({count}, {dim}))",
+            f"{path}: damaged ({vectors.dtype} {vectors.shape}, the manifest says float32 ({rows}, {dim}))",
             fix=_fix(index_dir),
         )
     path = index_dir / PASSAGES
@@ -99,6 +104,6 @@ def load_index(index_dir: Path, encoder_key: str, encoder_name: str) -> tuple[li
             ann = FaissIndex.load(path, nprobe)
         except Exception as exc:  # noqa: BLE001 - faiss raises RuntimeError for a truncated or foreign file
             raise UserError(f"{path}: damaged ({type(exc).__name__}: {exc})", fix=_fix(index_dir)) from None
-        if len(ann) != count:
-            raise UserError(f"{path}: damaged ({len(ann)} vectors, the manifest says {count})", fix=_fix(index_dir))
+        if len(ann) != rows:
+            raise UserError(f"{path}: damaged ({len(ann)} vectors, the manifest says {rows})", fix=_fix(index_dir))
     return passages, vectors, ann

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -38,6 +39,8 @@ from banglasim.core import atomic
 from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
 from banglasim.models.loading import freeze_all_but_last, load_model, quiet_library_bars, resolve_prompts
+from banglasim.retrieval.settings import window_settings
+from banglasim.retrieval.windows import WindowSettings
 from banglasim.runs import publish
 from banglasim.runs.checkpoints import (
     CheckpointingTrainer,
@@ -133,6 +136,7 @@ def build_trainer(
     base: Path,
     callbacks: list,
     corpus: list[str] | None = None,
+    windows: WindowSettings | None = None,
 ) -> tuple[CheckpointingTrainer, dict[str, str]]:
     """The base model with its frozen layers and prompts, the training data, loss and evaluator (validation
     questions ranked against `corpus`, the prepared passages): a Trainer."""
@@ -145,7 +149,7 @@ def build_trainer(
     args.prompts = column_prompts(prompts, tp.hard_negatives)
     # the model card's example, set here so that the Trainer does not sample (and print) its own
     model.model_card_data.widget = [{"source_sentence": rows[0]["anchor"], "sentences": [rows[0]["positive"]]}]
-    evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts, corpus=corpus)
+    evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts, corpus=corpus, windows=windows)
     trainer = CheckpointingTrainer(
         model=model,
         args=args,
@@ -160,11 +164,13 @@ def build_trainer(
 
 def run(params_path: str) -> None:
     quiet_library_bars()
-    params = load_params(params_path, ("model", "train"))
+    loaded = load_params(params_path, ("model", "train", "retrieval"))
+    windows = window_settings(loaded.retrieval)  # validation MRR@10 reads passages by window, as search does
+    params = replace(loaded, retrieval=None)  # of the retrieval section, train reads (and is keyed by) windows only
     tp = params.train
     require_inputs(list(INPUTS))
     precision = resolve_precision(tp.precision)
-    run_dir = CHECKPOINT_ROOT / run_key(params, RUN_INPUTS, precision)
+    run_dir = CHECKPOINT_ROOT / run_key(params, RUN_INPUTS, precision, {"windows": asdict(windows)})
     worker = "WORLD_SIZE" in os.environ
     is_main = int(os.environ.get("RANK", "0")) == 0
     # 1. one trainer at a time: this process holds the lock, or the launcher that started it under torchrun does
@@ -176,10 +182,12 @@ def run(params_path: str) -> None:
                 return
         if tp.processes > 1 and not worker:
             return launch_distributed(params_path, tp.processes)
-        train_and_publish(params, run_dir, precision, is_main)
+        train_and_publish(params, run_dir, precision, is_main, windows)
 
 
-def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bool) -> None:
+def train_and_publish(
+    params: Params, run_dir: Path, precision: str, is_main: bool, windows: WindowSettings | None = None
+) -> None:
     mp, tp = params.model, params.train
     # 3. arguments first (they set up a distributed run's processes), then where to resume from
     args = training_arguments(tp, run_dir, precision)
@@ -199,6 +207,7 @@ def train_and_publish(params: Params, run_dir: Path, precision: str, is_main: bo
         BASE_MODEL_DIR,
         [EvalSchedule(tp.evals_per_epoch), metrics_cb, curves, CheckpointMarker(wall_before), ProgressReporter(meter)],
         corpus,
+        windows,
     )
     trainer.loss_meter, model = meter, trainer.model
     duplicates = in_batch_duplicates(trainer, [r["passage_id"] for r in rows])

@@ -53,7 +53,8 @@ def test_serve_answers_questions_and_health(server):
         status, answer = request(server, "/search", json.dumps({"question": question, "top_k": 3}).encode())
         assert status == 200 and answer["question"] == question
         assert [h["rank"] for h in answer["hits"]] == [1, 2, 3]
-        assert all(sorted(h) == ["passage_id", "rank", "score", "text", "title"] for h in answer["hits"])
+        keys = ["dense_score", "lexical_score", "passage_id", "rank", "score", "text", "title"]
+        assert answer["mode"] == "hybrid" and all(sorted(h) == keys for h in answer["hits"]), answer
     status, answer = request(server, "/search", json.dumps({"question": QUESTIONS[0]}).encode())
     assert status == 200 and len(answer["hits"]) == 4  # the default top_k (5) is capped by the corpus size
 
