@@ -166,13 +166,14 @@ class Searcher:
             rows = top_rows(lexical, k)
             rows = rows[lexical[rows] > 0]
             return {"mode": mode, "hits": self._hits(rows, lexical[rows], lexical=lexical[rows])}
+        n = self.fusion.candidates if mode == "hybrid" else k  # hybrid: at most the fused candidates are hits
         if dense is not None:  # exact: every passage scored
-            rows = candidate_rows(dense, lexical, max(self.fusion.candidates, k) if lexical is not None else k)
+            rows = candidate_rows(dense, lexical, n)
             dense_rows = dense[rows]
         else:  # approximate: the index's candidates and BM25's, scored exactly
-            rows = self.dense_candidates(vector, max(self.fusion.candidates, k))
+            rows = self.dense_candidates(vector, n)
             if lexical is not None:
-                rows = np.union1d(rows, top_rows(lexical, self.fusion.candidates))
+                rows = np.union1d(rows, top_rows(lexical, n))
             dense_rows = self.dense_of(vector, rows)
         lexical_rows = None if lexical is None else lexical[rows]
         fused = fuse(dense_rows, lexical_rows, self.fusion) if mode == "hybrid" else dense_rows
