@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from banglasim.core.errors import UserError
+
 HIT_KEYS = ("passage_id", "title", "text")
 MAX_TOP_K = 100
 MAX_QUESTION_CHARS = 1000  # longer input is refused (the model reads at most max_seq_length pieces anyway)
@@ -56,10 +58,31 @@ def approximate_top_k(
     the float32 vectors (the index's 8-bit codes only choose the candidates); row -1 where fewer were found."""
     queries = np.asarray(queries, dtype=np.float32)
     rows, _ = ann.search(queries, min(vectors.shape[0], oversample * k))
+    check_rows(rows, vectors.shape[0])
     scores = np.einsum("qkd,qd->qk", np.asarray(vectors)[np.maximum(rows, 0)], queries)
     scores[rows < 0] = -np.inf
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def check_rows(rows: np.ndarray, count: int) -> None:
+    """A UserError when an approximate index returned a row number outside 0..count-1 (other than -1, none found)."""
+    if rows.size and (rows.min() < -1 or rows.max() >= count):
+        bad = int(rows.max()) if rows.max() >= count else int(rows.min())
+        raise UserError(
+            f"the approximate index returned row {bad}, but the index holds {count} passages: it is damaged",
+            fix="check it with `banglasim verify`, then rebuild it (dvc repro -f index)",
+        )
+
+
+def check_finite(query_vectors: np.ndarray) -> np.ndarray:
+    """The question vectors, or a UserError when the model gave NaN or inf (a damaged model: scores would be NaN)."""
+    if not np.isfinite(query_vectors).all():
+        raise UserError(
+            "the model gave NaN or inf for a question: its weights are damaged",
+            fix="check the export with `banglasim verify`, then rebuild it (dvc repro -f export)",
+        )
+    return query_vectors
 
 
 def encode_passages(encoder: Encoder, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -115,4 +138,4 @@ class Searcher:
         """Top-k hits of each (non-empty, normalised) question, in order."""
         if not questions:
             return []
-        return self.rank(self.encoder.encode(list(questions), "query"), k)
+        return self.rank(check_finite(self.encoder.encode(list(questions), "query")), k)
