@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,6 +26,14 @@ from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
 from banglasim.search.encoders import ExportEncoder, is_export
 from banglasim.search.engine import MAX_TOP_K, Encoder, Searcher, encode_passages
+from banglasim.search.questions import (
+    NOT_VALID,
+    check_question,
+    decode_lines,
+    printable,
+    silence_stdout,
+    stdout_takes_unicode,
+)
 from banglasim.search.store import load_index
 
 BATCH_CHUNK = 64
@@ -106,16 +114,6 @@ def open_searcher(
     return Searcher(encoder, passages, vectors), origin
 
 
-def check_question(question: str, max_chars: int | None = None) -> str | None:
-    """Why a question cannot be asked (empty, or longer than max_chars), or None. The command line takes any
-    length (the model reads the first max_seq_length pieces); `serve` caps it at MAX_QUESTION_CHARS."""
-    if not question.strip():
-        return "the question is empty"
-    if max_chars is not None and len(question) > max_chars:
-        return f"the question is {len(question)} characters long, more than {max_chars}"
-    return None
-
-
 def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int) -> Iterator[dict]:
     """One answer per input line, in order: {"question", "hits"} or {"question", "error"}."""
     chunk: list[str] = []
@@ -127,7 +125,7 @@ def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int) -> Iterato
             yield (
                 {"question": question, "hits": found[i]}
                 if i in found
-                else {"question": question, "error": check_question(question)}
+                else {"question": printable(question), "error": check_question(question)}
             )
         chunk.clear()
 
@@ -139,11 +137,12 @@ def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int) -> Iterato
         yield from flush()
 
 
-def _open_batch(path: str) -> TextIO:
+def _open_batch(path: str) -> BinaryIO:
+    """The batch file in binary (decode_lines decodes each line on its own), or standard input for '-'."""
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+        return getattr(sys.stdin, "buffer", sys.stdin)
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except OSError as exc:
         raise UserError(
             f"--batch '{path}' cannot be read: {exc.strerror}", fix="pass a UTF-8 text file with one question per line"
@@ -156,7 +155,7 @@ def read_question(args: argparse.Namespace) -> str:
         if args.question not in (None, ""):
             raise UserError("pass the question either as an argument or with --question-file, not both")
         try:
-            return Path(args.question_file).read_text(encoding="utf-8")
+            return Path(args.question_file).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(
                 f"--question-file '{args.question_file}' cannot be read: {exc}",
@@ -166,7 +165,15 @@ def read_question(args: argparse.Namespace) -> str:
         raise UserError(
             "no question given", fix='banglasim search "...", --question-file FILE, --batch FILE, or - for stdin'
         )
-    return sys.stdin.read() if args.question == "-" else args.question
+    if args.question != "-":
+        return args.question
+    try:
+        return sys.stdin.read().removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{NOT_VALID}: standard input is not UTF-8 ({exc.reason} at byte {exc.start})",
+            fix="pass the question as UTF-8 text",
+        ) from None
 
 
 def print_hits(searcher: Searcher, hits: list[dict]) -> None:
@@ -185,14 +192,22 @@ def run_batch(args: argparse.Namespace) -> int:
     with _open_batch(args.batch) as lines:  # opened first: a wrong path fails before the model loads
         searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
         print(origin, file=sys.stderr)
+        ascii_only, not_text = not stdout_takes_unicode(), []
         try:
-            for answer in batch_lines(searcher, lines, args.top_k):
-                sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
-        except UnicodeDecodeError as exc:
-            raise UserError(
-                f"--batch '{args.batch}': not UTF-8 text ({exc.reason} at byte {exc.start})",
-                fix="save the file as UTF-8",
-            ) from None
+            for number, answer in enumerate(batch_lines(searcher, decode_lines(lines), args.top_k), 1):
+                if answer.get("error", "").startswith(NOT_VALID):
+                    not_text.append(number)
+                sys.stdout.write(json.dumps(answer, ensure_ascii=ascii_only) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: the reader has all it wanted
+            silence_stdout()
+            return 0
+    if not_text:
+        print(
+            f"warning: --batch '{args.batch}': {len(not_text)} line(s) not UTF-8 text (first: line {not_text[0]}), "
+            "answered with an error; save the file as UTF-8",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -207,10 +222,15 @@ def run_cli(args: argparse.Namespace) -> int:
         raise UserError(problem, fix='pass a question: banglasim search "..."')
     searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
     (hits,) = searcher.search([normalize(question)], args.top_k)
-    if args.json:
-        print(origin, file=sys.stderr)
-        print(json.dumps({"question": question, "hits": hits}, ensure_ascii=False))
-    else:
-        print(origin)
-        print_hits(searcher, hits)
+    ascii_only = not stdout_takes_unicode()
+    try:
+        if args.json:
+            print(origin, file=sys.stderr)
+            print(json.dumps({"question": question, "hits": hits}, ensure_ascii=ascii_only))
+        else:
+            print(origin)
+            print_hits(searcher, hits)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
     return 0
