@@ -89,10 +89,6 @@ def make_handler(
         server_version = "banglasim"
         protocol_version = "HTTP/1.1"
 
-        def setup(self) -> None:
-            self.timeout = timeout  # idle or half-sent connections are dropped after this many seconds
-            super().setup()
-
         def send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
             body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
             try:
@@ -167,6 +163,7 @@ def make_handler(
             if not quiet:
                 super().log_message(format, *args)
 
+    Handler.timeout = timeout  # StreamRequestHandler: idle or half-sent connections are dropped after it
     return Handler
 
 

@@ -28,7 +28,8 @@ def searcher(tmp_path_factory, tiny_export_dir):
 
 @pytest.fixture
 def address(searcher):
-    server = make_server(searcher, "127.0.0.1", 0, {"status": "ok"}, quiet=True, timeout=TIMEOUT)
+    server = make_server(searcher, "127.0.0.1", 0, {"status": "ok"}, quiet=True)
+    server.RequestHandlerClass.timeout = TIMEOUT  # the socket timeout, short for the test
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -133,8 +134,11 @@ def test_every_method_gets_json_and_a_405_says_what_is_allowed(address):
     assert answers[0][0] == 200 and answers[0][2] == b"" and int(answers[0][1]["content-length"]) > 0
 
 
-def test_idle_and_half_sent_connections_are_closed_after_the_timeout(address):
+def test_idle_and_half_sent_connections_are_closed_after_the_timeout(address, searcher):
     """With no timeout, 200 idle or partial-body connections held 200 threads until their clients left."""
+    default = make_server(searcher, "127.0.0.1", 0, {}, quiet=True)
+    default.server_close()
+    assert default.RequestHandlerClass.timeout is not None and 0 < default.RequestHandlerClass.timeout <= 60
     start = time.monotonic()
     idle = [socket.create_connection(address, timeout=10) for _ in range(10)]
     partial = [socket.create_connection(address, timeout=10) for _ in range(10)]

@@ -30,7 +30,8 @@ def test_concurrent_clients_and_idle_connections_get_the_single_client_answers(t
 
     root = make_workspace(tmp_path, tiny_export_dir)
     searcher, _ = open_searcher(root / "models/export", root / "models/index")
-    server = make_server(searcher, "127.0.0.1", 0, {"status": "ok"}, quiet=True, timeout=TIMEOUT)
+    server = make_server(searcher, "127.0.0.1", 0, {"status": "ok"}, quiet=True)
+    server.RequestHandlerClass.timeout = TIMEOUT  # the socket timeout, short for the test
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     host, port = server.server_address[:2]
