@@ -25,7 +25,7 @@ def export_tiny_model(st_dir: Path, out: Path) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from banglasim.search.integrity import files_map
+    from banglasim.export.files import files_map
 
     model = SentenceTransformer(str(st_dir), device="cpu").eval()
 

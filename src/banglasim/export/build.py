@@ -16,9 +16,9 @@ from sentence_transformers import SentenceTransformer
 from tokenizers import Tokenizer
 
 from banglasim.export import graph, vocab
+from banglasim.export.files import files_map
 from banglasim.export.runtime import FORMAT, MANIFEST, MODEL_FILE, TOKENIZER_FILE
 from banglasim.models.folder import file_sha256
-from banglasim.search.integrity import files_map
 
 VOCAB_MODES = ("bengali_latin", "full")
 QUANTIZE_MODES = ("int8", "fp32")
@@ -123,6 +123,6 @@ def build(
 
 def write_manifest(out_dir: Path, manifest: dict) -> None:
     """manifest.json; its "sizes" are the bytes of every other file of the folder, its "files" their sizes and
-    hashes (search/integrity.py: what search checks at start and `banglasim verify` in full)."""
+    hashes (files.py; search/integrity.py checks them at start and `banglasim verify` in full)."""
     manifest["files"] = files_map(out_dir)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

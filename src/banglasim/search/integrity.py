@@ -4,60 +4,27 @@ Each manifest.json holds a `files` map, {name: {"size", "sha256", "sample_sha256
 its folder (so a file added to a folder later is covered without code here). Two checks read it:
 
 - at start (`quick_check`, every search and serve): each file's size, the full sha256 of files up to
-  FULL_AT_START bytes, and for bigger ones a sample hash: SAMPLE_BLOCKS blocks of BLOCK bytes spread evenly
-  over the file, first and last included. It reads at most FULL_AT_START bytes per file, whatever the size.
+  FULL_AT_START bytes, and for bigger ones a sample hash (export/files.py: SAMPLE_BLOCKS blocks of BLOCK bytes
+  spread evenly over the file, first and last included). It reads at most FULL_AT_START bytes per file.
 - `banglasim verify` (`full_check`): the full sha256 of every file, which costs one read of every byte.
 
 A sample hash catches any change of size and any overwrite longer than the gap between two blocks
-(size / SAMPLE_BLOCKS); a smaller edit of a big file is caught only by `banglasim verify`.
+(size / SAMPLE_BLOCKS); a smaller edit of a big file is caught only by `banglasim verify`. The records are
+written by export/files.py (the export stage imports it; it stays out of the search package, so that search
+changes do not rerun the export).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from pathlib import Path
 
 from banglasim.core.errors import UserError
+from banglasim.export.files import full_sha256, sample_sha256
 
 MANIFEST = "manifest.json"
-BLOCK = 64 * 1024
-SAMPLE_BLOCKS = 32
 FULL_AT_START = 16 * 1024 * 1024  # files up to 16 MiB are fully hashed at start (about 30 ms at 500 MB/s)
-
-
-def full_sha256(path: Path) -> str:
-    """sha256 of every byte of the file, read in 4 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sample_sha256(path: Path) -> str:
-    """sha256 of the size and SAMPLE_BLOCKS blocks of BLOCK bytes spread evenly over the file (all of a small one)."""
-    size = Path(path).stat().st_size
-    h = hashlib.sha256(str(size).encode() + b"\0")
-    with open(path, "rb") as fh:
-        if size <= SAMPLE_BLOCKS * BLOCK:
-            h.update(fh.read())
-            return h.hexdigest()
-        step = (size - BLOCK) / (SAMPLE_BLOCKS - 1)
-        for i in range(SAMPLE_BLOCKS):
-            fh.seek(round(i * step))
-            h.update(fh.read(BLOCK))
-    return h.hexdigest()
-
-
-def file_record(path: Path) -> dict:
-    return {"size": Path(path).stat().st_size, "sha256": full_sha256(path), "sample_sha256": sample_sha256(path)}
-
-
-def files_map(folder: Path, exclude: tuple[str, ...] = (MANIFEST,)) -> dict[str, dict]:
-    """{name: record} of every file directly in `folder` but the excluded ones (its manifest), sorted by name."""
-    return {p.name: file_record(p) for p in sorted(Path(folder).iterdir()) if p.is_file() and p.name not in exclude}
 
 
 def check_files_shape(files: object, where: Path, fix: str) -> dict[str, dict]:

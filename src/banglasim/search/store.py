@@ -16,7 +16,8 @@ import numpy as np
 from banglasim.config.paths import INDEX_DIR
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
-from banglasim.search.integrity import check_files_shape, files_map, quick_check
+from banglasim.export.files import files_map
+from banglasim.search.integrity import check_files_shape, quick_check
 
 MANIFEST, VECTORS, PASSAGES, APPROXIMATE = "manifest.json", "vectors.npy", "passages.jsonl", "approximate.faiss"
 FORMAT = 2  # 2: the manifest records the size and hashes of every file ("files")
@@ -34,7 +35,7 @@ def _fix(index_dir: Path) -> str:
 
 def write_index(out: Path, passages: list[dict], vectors: np.ndarray, manifest: dict, ann=None) -> None:
     """Write the files of an index folder into `out` (a fresh folder from atomic.atomic_dir); the manifest, written
-    last, records the size and hashes of every other file in the folder (integrity.files_map)."""
+    last, records the size and hashes of every other file in the folder (export/files.py)."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(vectors, dtype=np.float32))
     (out / VECTORS).write_bytes(buffer.getvalue())

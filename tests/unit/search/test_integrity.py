@@ -14,8 +14,9 @@ import pytest
 
 from banglasim.cli import main
 from banglasim.core.errors import UserError
+from banglasim.export import files as file_hashes
+from banglasim.export.files import files_map
 from banglasim.search import integrity
-from banglasim.search.integrity import files_map
 
 from search_helpers import QUESTIONS, make_workspace
 
@@ -60,7 +61,7 @@ def test_the_index_manifest_records_every_file_of_its_folder(root):
     manifest = json.loads((root / "models/index/manifest.json").read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {"vectors.npy", "passages.jsonl"}
     for name, rec in manifest["files"].items():
-        assert rec == integrity.file_record(root / "models/index" / name)
+        assert rec == file_hashes.file_record(root / "models/index" / name)
 
 
 # ---------------------------------------------------------------- 5. NaN vectors
@@ -134,10 +135,10 @@ def test_a_big_file_is_sampled_at_start_and_hashed_whole_by_verify(tmp_path, mon
     """Above FULL_AT_START the start-up check hashes a sample; an overwrite longer than the gap between two
     blocks is caught, a one-byte edit between blocks only by the full check."""
     monkeypatch.setattr(integrity, "FULL_AT_START", 1024)
-    monkeypatch.setattr(integrity, "BLOCK", 64)
+    monkeypatch.setattr(file_hashes, "BLOCK", 64)
     path = tmp_path / "big.bin"
     path.write_bytes(np.random.default_rng(0).bytes(64 * 1024))
-    files = {"big.bin": integrity.file_record(path)}
+    files = {"big.bin": file_hashes.file_record(path)}
     data = bytearray(path.read_bytes())
     data[100] ^= 1  # inside no sampled block (blocks of 64 bytes every ~2 KiB)
     path.write_bytes(bytes(data))
@@ -158,9 +159,9 @@ def test_verify_hashes_every_file_and_names_the_damaged_one(root, monkeypatch, c
         assert f"ok models/{name} (" in out, out
     # an edit the start-up check cannot see (a big model is only sampled): verify finds it
     monkeypatch.setattr(integrity, "FULL_AT_START", 0)
-    monkeypatch.setattr(integrity, "BLOCK", 16)
+    monkeypatch.setattr(file_hashes, "BLOCK", 16)
     edit_manifest(root / "models/export", files=files_map(root / "models/export"))  # samples of 16-byte blocks
-    key = integrity.full_sha256(root / "models/export/manifest.json")
+    key = file_hashes.full_sha256(root / "models/export/manifest.json")
     edit_manifest(root / "models/index", export_manifest_sha256=key, files=files_map(root / "models/index"))
     _swap_two_bytes_between_blocks(root / "models/export/model.onnx")
     open_searcher(root)  # starts: the sample did not change
@@ -174,8 +175,8 @@ def test_verify_hashes_every_file_and_names_the_damaged_one(root, monkeypatch, c
 def _swap_two_bytes_between_blocks(path: Path) -> None:
     """Swap two different bytes in the middle of the weights, between two sampled blocks."""
     data = bytearray(path.read_bytes())
-    step = (len(data) - integrity.BLOCK) / (integrity.SAMPLE_BLOCKS - 1)
-    at = round(15 * step) + integrity.BLOCK + 8
+    step = (len(data) - file_hashes.BLOCK) / (file_hashes.SAMPLE_BLOCKS - 1)
+    at = round(15 * step) + file_hashes.BLOCK + 8
     while data[at] == data[at + 1]:
         at += 1
     assert at + 1 < round(16 * step)
