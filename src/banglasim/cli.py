@@ -1,5 +1,6 @@
 """The one command line: `banglasim <stage>` runs a pipeline stage (dvc.yaml runs `python -m banglasim <stage>`),
-`banglasim search` finds passages with the exported model, `banglasim serve` answers over HTTP."""
+`banglasim search` finds passages with the exported model, `banglasim serve` answers over HTTP, `banglasim verify`
+checks the export and the index byte by byte."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from banglasim.config.paths import EXPORT_DIR, INDEX_DIR, PARAMS_FILE, SEARCH_CA
 from banglasim.core.errors import exit_code
 from banglasim.core.git_index import forget_cached_stat
 from banglasim.stages import STAGES
+
+SEARCH_COMMANDS = {
+    "search": "banglasim.search.query",
+    "serve": "banglasim.search.serve",
+    "verify": "banglasim.search.integrity",
+}
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -56,13 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
     add_model_options(serve)
+    verify = sub.add_parser(
+        "verify", help="check every byte of the export and the index against the sizes and hashes they record"
+    )
+    verify.add_argument("--model", default=str(EXPORT_DIR), help=f"the export (default: {EXPORT_DIR})")
+    verify.add_argument("--index", default=str(INDEX_DIR), help=f"its index (default: {INDEX_DIR}); '' skips it")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("search", "serve"):
-        module = importlib.import_module(f"banglasim.search.{'query' if args.command == 'search' else 'serve'}")
+    if args.command in SEARCH_COMMANDS:
+        module = importlib.import_module(SEARCH_COMMANDS[args.command])
         return exit_code(lambda: module.run_cli(args))
     forget_cached_stat(args.params)  # a failed `dvc exp run -S` must not leave git blind to its params (git_index.py)
     module = importlib.import_module(STAGES[args.command][0])  # only the stage that runs is imported

@@ -25,6 +25,8 @@ def export_tiny_model(st_dir: Path, out: Path) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from banglasim.export.files import files_map
+
     model = SentenceTransformer(str(st_dir), device="cpu").eval()
 
     class Pooled(torch.nn.Module):
@@ -56,6 +58,7 @@ def export_tiny_model(st_dir: Path, out: Path) -> Path:
         "dim": model.get_embedding_dimension(),
         "max_seq_length": 64,
         "prompts": {"query": "query: ", "passage": "passage: "},
+        "files": files_map(out),  # as export/build.py records them
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return out

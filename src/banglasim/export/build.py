@@ -16,6 +16,7 @@ from sentence_transformers import SentenceTransformer
 from tokenizers import Tokenizer
 
 from banglasim.export import graph, vocab
+from banglasim.export.files import files_map
 from banglasim.export.runtime import FORMAT, MANIFEST, MODEL_FILE, TOKENIZER_FILE
 from banglasim.models.folder import file_sha256
 
@@ -121,5 +122,7 @@ def build(
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> None:
-    """manifest.json; its "sizes" are the bytes of every other file of the folder."""
+    """manifest.json; its "sizes" are the bytes of every other file of the folder, its "files" their sizes and
+    hashes (files.py; search/integrity.py checks them at start and `banglasim verify` in full)."""
+    manifest["files"] = files_map(out_dir)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

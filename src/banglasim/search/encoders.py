@@ -1,8 +1,9 @@
 """The export as a search encoder: banglasim.export.runtime.OnnxEncoder (onnxruntime + tokenizers + numpy).
 
 The export is identified by the SHA-256 of its manifest.json (which records the hash of model.onnx and how
-it was made), so starting never re-reads the model's bytes. A missing or damaged file is one UserError
-naming it and the stage that rebuilds it.
+it was made). Starting checks each file against the manifest's `files` map the cheap way (integrity.py:
+sizes, small files hashed whole, big ones sampled) and that the tokenizer knows Bengali; `banglasim verify`
+hashes every byte. A missing or damaged file is one UserError naming it and the stage that rebuilds it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import numpy as np
 
 from banglasim.config.paths import EXPORT_DIR
 from banglasim.core.errors import UserError
+from banglasim.search.integrity import check_files_shape, quick_check
 
 EXPORT_FILES = ("manifest.json", "model.onnx", "tokenizer.json")
+TOKENIZER_PROBE = "বাংলাদেশের রাজধানী ঢাকা, question 2024"
+UNKNOWN_TOKENS = frozenset({"[UNK]", "<unk>", "<UNK>", "[unk]"})
 
 
 def _export_fix(export_dir: Path) -> str:
@@ -25,6 +29,41 @@ def _export_fix(export_dir: Path) -> str:
         if Path(export_dir) == EXPORT_DIR
         else "pass --model an export folder written by the export stage, or rebuild it (dvc repro export)"
     )
+
+
+def _damaged_fix(export_dir: Path) -> str:
+    return _export_fix(export_dir).replace("run `dvc repro export`", "run `dvc repro -f export`")
+
+
+def export_files(export_dir: Path, manifest: dict) -> tuple[dict[str, dict], str]:
+    """The export's recorded files and the fix for a damaged one: its `files` map, or for an export made before
+    that map, model.onnx's model_sha256 and the recorded sizes (then tokenizer.json's bytes are unchecked)."""
+    export_dir, fix = Path(export_dir), _damaged_fix(export_dir)
+    if "files" in manifest:
+        files = check_files_shape(manifest["files"], export_dir / "manifest.json", fix)
+        lacking = [name for name in EXPORT_FILES[1:] if name not in files]
+        if lacking or files[EXPORT_FILES[1]]["sha256"] != manifest["model_sha256"]:
+            what = f'no {", ".join(lacking)} in "files"' if lacking else "two different model.onnx hashes"
+            raise UserError(f"{export_dir / 'manifest.json'}: damaged, {what}", fix=fix)
+        return files, fix
+    sizes = manifest.get("sizes") if isinstance(manifest.get("sizes"), dict) else {}
+
+    def size(name: str) -> int | None:
+        value = sizes.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    files = {name: {"size": size(name), "sha256": None} for name in (*EXPORT_FILES[1:], *sorted(sizes))}
+    files[EXPORT_FILES[1]]["sha256"] = str(manifest["model_sha256"])
+    return files, fix
+
+
+def check_tokenizer(tokenizer, where: str, fix: str) -> None:
+    """A UserError when a `tokenizers.Tokenizer` reads every word of a Bengali and English probe as its unknown
+    token (a vocabulary-less fallback: every question would get the same meaningless answer)."""
+    encoding = tokenizer.encode(TOKENIZER_PROBE)
+    tokens = [t for t, special in zip(encoding.tokens, encoding.special_tokens_mask) if not special]
+    if tokens and all(t in UNKNOWN_TOKENS for t in tokens):
+        raise UserError(f"{where}: its tokenizer reads every word as unknown ({tokens[0]})", fix=fix)
 
 
 def export_manifest(export_dir: Path) -> tuple[dict, str]:
@@ -38,7 +77,11 @@ def export_manifest(export_dir: Path) -> tuple[dict, str]:
         manifest = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: damaged, not JSON ({exc})", fix=_export_fix(export_dir)) from None
-    if not isinstance(manifest, dict) or not manifest.get("model_sha256"):
+    if (
+        not isinstance(manifest, dict)
+        or not manifest.get("model_sha256")
+        or not isinstance(manifest["model_sha256"], str)
+    ):
         raise UserError(f"{path}: damaged, no model_sha256", fix=_export_fix(export_dir))
     return manifest, hashlib.sha256(raw).hexdigest()
 
@@ -52,6 +95,8 @@ class ExportEncoder:
         for name in EXPORT_FILES[1:]:
             if not (export_dir / name).is_file():
                 raise UserError(f"{export_dir / name}: not found (incomplete export)", fix=_export_fix(export_dir))
+        files, fix = export_files(export_dir, self.manifest)
+        quick_check(export_dir, files, fix)
         from banglasim.export.runtime import OnnxEncoder
 
         try:
@@ -62,8 +107,9 @@ class ExportEncoder:
             raise UserError(
                 f"{export_dir}: the export could not be loaded: {type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
-                fix=_export_fix(export_dir).replace("run `dvc repro export`", "run `dvc repro -f export`"),
+                fix=_damaged_fix(export_dir),
             ) from None
+        check_tokenizer(self.runtime.tokenizer, str(export_dir / EXPORT_FILES[2]), _damaged_fix(export_dir))
         self.model_sha256 = str(self.manifest["model_sha256"])
         self.dim = int(self.manifest.get("dim", 0)) or None
         self.name = str(export_dir)

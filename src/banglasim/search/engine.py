@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from banglasim.core.errors import UserError
 from banglasim.retrieval.fusion import MODES, FusionSettings, candidate_rows, fuse, top_rows
 from banglasim.retrieval.lexical import LexicalIndex
 from banglasim.retrieval.windows import Windows, best_window
@@ -60,10 +61,31 @@ def approximate_top_k(
     the float32 vectors (the index's 8-bit codes only choose the candidates); row -1 where fewer were found."""
     queries = np.asarray(queries, dtype=np.float32)
     rows, _ = ann.search(queries, min(vectors.shape[0], oversample * k))
+    check_rows(rows, vectors.shape[0])
     scores = np.einsum("qkd,qd->qk", np.asarray(vectors)[np.maximum(rows, 0)], queries)
     scores[rows < 0] = -np.inf
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def check_rows(rows: np.ndarray, count: int) -> None:
+    """A UserError when an approximate index returned a row number outside 0..count-1 (other than -1, none found)."""
+    if rows.size and (rows.min() < -1 or rows.max() >= count):
+        bad = int(rows.max()) if rows.max() >= count else int(rows.min())
+        raise UserError(
+            f"the approximate index returned row {bad}, but the index holds {count} vectors: it is damaged",
+            fix="check it with `banglasim verify`, then rebuild it (dvc repro -f index)",
+        )
+
+
+def check_finite(query_vectors: np.ndarray) -> np.ndarray:
+    """The question vectors, or a UserError when the model gave NaN or inf (a damaged model: scores would be NaN)."""
+    if not np.isfinite(query_vectors).all():
+        raise UserError(
+            "the model gave NaN or inf for a question: its weights are damaged",
+            fix="check the export with `banglasim verify`, then rebuild it (dvc repro -f export)",
+        )
+    return query_vectors
 
 
 def encode_passages(encoder: Encoder, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -151,7 +173,7 @@ class Searcher:
             raise ValueError(f"mode {mode!r}: this searcher ranks with {', '.join(self.modes())}")
         if not questions:
             return []
-        vectors = self.encoder.encode(list(questions), "query") if mode != "bm25" else None
+        vectors = check_finite(self.encoder.encode(list(questions), "query")) if mode != "bm25" else None
         dense = self.dense_all(vectors) if vectors is not None and self.ann is None else None
         return [
             self._answer(q, None if vectors is None else vectors[i], None if dense is None else dense[i], k, mode)
@@ -201,6 +223,7 @@ class Searcher:
         """Dense hits for already-encoded queries (each passage scored by its best window)."""
         if len(query_vectors) == 0:
             return []
+        query_vectors = check_finite(np.asarray(query_vectors, dtype=np.float32))
         if self.ann is None:
             dense = self.dense_all(query_vectors)
             return [self._hits(rows := top_rows(d, k), d[rows], d[rows]) for d in dense]

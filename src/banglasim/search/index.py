@@ -93,8 +93,8 @@ def build(
     tokens = window_length(tokenizer, windows, max_len, prompt) if windows.enabled else 0
     manifest.update(hybrid_manifest(cut, tokens, windows.overlap, lexical, mode, fusion))
     with atomic.atomic_dir(out_dir) as tmp:
+        write_hybrid_files(tmp, cut, lexical)  # first: the manifest, written last, records every file's hashes
         write_index(tmp, passages, vectors, manifest, ann)
-        write_hybrid_files(tmp, cut, lexical)
     print(
         f"index: {len(passages)} x {vectors.shape[1]} written to {out_dir}/"
         f"{' with an approximate index' if ann is not None else ' (exact search)'}"

@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import numpy as np
 
@@ -30,6 +30,14 @@ from banglasim.retrieval.windows import WindowSettings, cut_windows
 from banglasim.search.encoders import ExportEncoder, is_export
 from banglasim.search.engine import MAX_TOP_K, Encoder, Searcher, encode_passages
 from banglasim.search.hybrid_files import manifest_settings, read_hybrid_files
+from banglasim.search.questions import (
+    NOT_VALID,
+    check_question,
+    decode_lines,
+    printable,
+    silence_stdout,
+    stdout_takes_unicode,
+)
 from banglasim.search.store import _fix, load_index, read_manifest
 
 BATCH_CHUNK = 64
@@ -129,16 +137,6 @@ def corpus_settings(index_dir: Path) -> tuple[WindowSettings, Bm25Settings, str,
         return WindowSettings(), Bm25Settings(), "hybrid", FusionSettings()
 
 
-def check_question(question: str, max_chars: int | None = None) -> str | None:
-    """Why a question cannot be asked (empty, or longer than max_chars), or None. The command line takes any
-    length (the model reads the first max_seq_length pieces); `serve` caps it at MAX_QUESTION_CHARS."""
-    if not question.strip():
-        return "the question is empty"
-    if max_chars is not None and len(question) > max_chars:
-        return f"the question is {len(question)} characters long, more than {max_chars}"
-    return None
-
-
 def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int, mode: str | None = None) -> Iterator[dict]:
     """One answer per input line, in order: {"question", "mode", "hits"} (and a "note" when hybrid search ranked by
     the dense model alone) or {"question", "error"}."""
@@ -148,12 +146,12 @@ def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int, mode: str 
         asked = [(i, normalize(q)) for i, q in enumerate(chunk) if check_question(q) is None]
         found = dict(zip((i for i, _ in asked), searcher.answers([q for _, q in asked], top_k, mode)))
         for i, question in enumerate(chunk):
-            answer = found.get(i, {"error": check_question(question)})
-            yield (
-                {"question": question, **answer}
-                if "error" not in answer
-                else {"question": question, "error": answer["error"]}
-            )
+            if i not in found:
+                yield {"question": printable(question), "error": check_question(question)}
+            elif "error" in found[i]:
+                yield {"question": question, "error": found[i]["error"]}
+            else:
+                yield {"question": question, **found[i]}
         chunk.clear()
 
     for line in lines:
@@ -164,11 +162,12 @@ def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int, mode: str 
         yield from flush()
 
 
-def _open_batch(path: str) -> TextIO:
+def _open_batch(path: str) -> BinaryIO:
+    """The batch file in binary (decode_lines decodes each line on its own), or standard input for '-'."""
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+        return getattr(sys.stdin, "buffer", sys.stdin)
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except OSError as exc:
         raise UserError(
             f"--batch '{path}' cannot be read: {exc.strerror}", fix="pass a UTF-8 text file with one question per line"
@@ -181,7 +180,7 @@ def read_question(args: argparse.Namespace) -> str:
         if args.question not in (None, ""):
             raise UserError("pass the question either as an argument or with --question-file, not both")
         try:
-            return Path(args.question_file).read_text(encoding="utf-8")
+            return Path(args.question_file).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(
                 f"--question-file '{args.question_file}' cannot be read: {exc}",
@@ -191,12 +190,20 @@ def read_question(args: argparse.Namespace) -> str:
         raise UserError(
             "no question given", fix='banglasim search "...", --question-file FILE, --batch FILE, or - for stdin'
         )
-    return sys.stdin.read() if args.question == "-" else args.question
+    if args.question != "-":
+        return args.question
+    try:
+        return sys.stdin.read().removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{NOT_VALID}: standard input is not UTF-8 ({exc.reason} at byte {exc.start})",
+            fix="pass the question as UTF-8 text",
+        ) from None
 
 
 def print_hits(searcher: Searcher, hits: list[dict]) -> None:
-    """Hits for a reader: rank, score (and each retriever's), the sources of the passage, title, and the text cut
-    at 160 characters."""
+    """Hits for a reader: rank, score (and each retriever's, when fused), the sources of the passage, title, and the
+    text cut at 160 characters."""
     sources = {p["passage_id"]: p.get("sources", []) for p in searcher.passages}
     for hit in hits:
         text = hit["text"] if len(hit["text"]) <= 160 else hit["text"][:157] + "..."
@@ -205,12 +212,19 @@ def print_hits(searcher: Searcher, hits: list[dict]) -> None:
             for key, name in (("dense_score", "dense"), ("lexical_score", "bm25"))
             if key in hit
         ]
-        detail = f" ({', '.join(parts)})" if parts and len(parts) > 1 else ""
+        detail = f" ({', '.join(parts)})" if len(parts) > 1 else ""
         print(
             f"{hit['rank']:>2}. {hit['score']:.4f}{detail}  [{', '.join(sources.get(hit['passage_id'], []))}] "
             f"{hit['title']}"
         )
         print(f"    {text}")
+
+
+def checked_mode(searcher: Searcher, mode: str | None) -> str | None:
+    """The mode asked for, if this searcher has what it needs (a BM25 index for hybrid and bm25)."""
+    if mode is not None and mode not in searcher.modes():
+        raise UserError(f"--mode {mode}: this index has no BM25 index", fix="rebuild it (dvc repro index)")
+    return mode
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -219,16 +233,24 @@ def run_batch(args: argparse.Namespace) -> int:
         raise UserError("pass either a question or --batch FILE, not both")
     with _open_batch(args.batch) as lines:  # opened first: a wrong path fails before the model loads
         searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
-        checked_mode(searcher, args.mode)
+        mode = checked_mode(searcher, args.mode)
         print(origin, file=sys.stderr)
+        ascii_only, not_text = not stdout_takes_unicode(), []
         try:
-            for answer in batch_lines(searcher, lines, args.top_k, args.mode):
-                sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
-        except UnicodeDecodeError as exc:
-            raise UserError(
-                f"--batch '{args.batch}': not UTF-8 text ({exc.reason} at byte {exc.start})",
-                fix="save the file as UTF-8",
-            ) from None
+            for number, answer in enumerate(batch_lines(searcher, decode_lines(lines), args.top_k, mode), 1):
+                if answer.get("error", "").startswith(NOT_VALID):
+                    not_text.append(number)
+                sys.stdout.write(json.dumps(answer, ensure_ascii=ascii_only) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: the reader has all it wanted
+            silence_stdout()
+            return 0
+    if not_text:
+        print(
+            f"warning: --batch '{args.batch}': {len(not_text)} line(s) not UTF-8 text (first: line {not_text[0]}), "
+            "answered with an error; save the file as UTF-8",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -245,18 +267,16 @@ def run_cli(args: argparse.Namespace) -> int:
     (answer,) = searcher.answers([normalize(question)], args.top_k, checked_mode(searcher, args.mode))
     if "error" in answer:
         raise UserError(answer["error"], fix="ask with --mode hybrid or --mode dense, which rank any question")
-    if args.json:
-        print(origin, file=sys.stderr)
-        print(json.dumps({"question": question, **answer}, ensure_ascii=False))
-    else:
-        print(origin)
-        print(f"ranked by: {answer['mode']}" + (f" ({answer['note']})" if "note" in answer else ""))
-        print_hits(searcher, answer["hits"])
+    ascii_only = not stdout_takes_unicode()
+    try:
+        if args.json:
+            print(origin, file=sys.stderr)
+            print(json.dumps({"question": question, **answer}, ensure_ascii=ascii_only))
+        else:
+            print(origin)
+            print(f"ranked by: {answer['mode']}" + (f" ({answer['note']})" if "note" in answer else ""))
+            print_hits(searcher, answer["hits"])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
     return 0
-
-
-def checked_mode(searcher: Searcher, mode: str | None) -> str | None:
-    """The mode asked for, if this searcher has what it needs (a BM25 index for hybrid and bm25)."""
-    if mode is not None and mode not in searcher.modes():
-        raise UserError(f"--mode {mode}: this index has no BM25 index", fix="rebuild it (dvc repro index)")
-    return mode

@@ -112,3 +112,22 @@ def test_serve_stops_at_start_on_a_missing_or_damaged_export_or_index(tmp_path, 
     paragraph = proc.stderr.strip()
     assert paragraph.startswith(f"error: {named}") and f"fix: {'run `' + fix}" in paragraph, paragraph
     assert "Traceback" not in paragraph and len(paragraph.splitlines()) == 2
+
+
+def test_vectors_rewritten_under_a_running_server_change_nothing(server, tmp_path):
+    """The vectors were memory-mapped: truncating vectors.npy in place killed the server with a bus error (exit 135,
+    nothing logged), a same-size rewrite made it answer from new vectors with old passages (issue 26.9)."""
+
+    def answers() -> list:
+        return [request(server, "/search", json.dumps({"question": q, "top_k": 4}).encode()) for q in QUESTIONS]
+
+    before = answers()
+    path = tmp_path / "models/index/vectors.npy"
+    data = path.read_bytes()
+    with open(path, "r+b") as fh:  # the same file, cut short (a memory map of it would fault)
+        fh.truncate(len(data) // 2)
+    assert answers() == before
+    with open(path, "r+b") as fh:  # the same size again, other values (the header kept, the bytes reversed)
+        fh.write(data[:128] + data[128:][::-1])
+    assert answers() == before
+    assert request(server, "/health")[0] == 200
