@@ -6,7 +6,8 @@ read as ASCII digits, lower case; tokens are runs of Bengali letters and marks o
 digits, so punctuation (the dari `।` included) separates words. Stop words and a light suffix stemmer are
 options (`retrieval.bm25_stopwords`, `retrieval.bm25_stem`), on only where validation shows they help
 (docs/search.md). Scoring and the index files are the `bm25s` package's (Lucene's BM25 variant, k1 and b
-from params), saved into the index folder and memory-mapped by search.
+from params), saved into the index folder and read whole into memory by search (a file rewritten under a
+running server cannot change its answers).
 """
 
 from __future__ import annotations
@@ -98,10 +99,14 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str], settings: Bm25Settings) -> LexicalIndex:
+        """Index the texts; terms become ids passage by passage (a list of ids shares the vocabulary's int
+        objects: 8 bytes a term instead of a string each, what makes a million passages fit in memory)."""
         import bm25s
 
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in settings.analyzer.terms(text)] for text in texts]
         retriever = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
-        retriever.index([settings.analyzer.terms(t) for t in texts], show_progress=False)
+        retriever.index((ids, vocab), show_progress=False)
         return cls(retriever, settings)
 
     def __len__(self) -> int:

@@ -59,7 +59,9 @@ def root(tmp_path, tiny_export_dir) -> Path:
 
 def test_the_index_manifest_records_every_file_of_its_folder(root):
     manifest = json.loads((root / "models/index/manifest.json").read_text(encoding="utf-8"))
-    assert set(manifest["files"]) == {"vectors.npy", "passages.jsonl"}
+    bm25 = {f"lexical/{name}" for name in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")}
+    bm25 |= {"lexical/params.index.json", "lexical/vocab.index.json"}
+    assert set(manifest["files"]) == {"vectors.npy", "passages.jsonl", "windows.npy", *bm25}
     for name, rec in manifest["files"].items():
         assert rec == file_hashes.file_record(root / "models/index" / name)
 

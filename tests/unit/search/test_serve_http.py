@@ -169,10 +169,10 @@ def test_a_client_that_leaves_while_uploading_gets_a_413_and_logs_no_traceback(a
 
 
 def test_a_failure_while_searching_is_a_500_with_json(address, searcher, monkeypatch):
-    def broken(questions, k):
+    def broken(questions, k, mode=None):
         raise RuntimeError("onnxruntime failed")
 
-    monkeypatch.setattr(searcher, "search", broken)
+    monkeypatch.setattr(searcher, "answers", broken)
     ((status, _, body),) = raw(address, post("/search", search_body(QUESTIONS[0]), "Connection: close\r\n"))
     assert status == 500 and "RuntimeError: onnxruntime failed" in json.loads(body)["error"]
 
