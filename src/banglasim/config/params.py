@@ -147,6 +147,7 @@ class SplitParams:
 
 @dataclass(frozen=True)
 class MineParams:
+    negatives_from: str = param(_choice("base", "bm25"))  # the base model's top passages, or BM25's (DPR's recipe)
     relative_margin: float = param(_float_range(0.0, 1.0))
     range_max: int = param(_int(1))
     batch_size: int = param(_int(1))

@@ -1,8 +1,10 @@
-"""Stage `mine`: hard negatives for each training question, mined with the base model.
+"""Stage `mine`: hard negatives for each training question, mined with the base model or with BM25.
 
-For `train.hard_negatives: N > 0`, sentence-transformers' own `mine_hard_negatives` ranks the training
-passages for each question with the base model (prompts as in training) and keeps the top candidates
-that score below (1 - mine.relative_margin) of the question's own passage. Candidates that contain the
+For `train.hard_negatives: N > 0`, the training passages are ranked for each question by the base model
+(`mine.negatives_from: base`: sentence-transformers' own `mine_hard_negatives`, prompts as in training) or
+by BM25 (`bm25`: the keyword engine of retrieval/lexical.py with the retrieval section's settings, DPR's
+recipe), and the top `mine.range_max` candidates that score below (1 - mine.relative_margin) of the
+question's own passage are kept (the same guard against unmarked positives for both). Candidates that contain the
 question's answer text are dropped as well (they likely answer it too); a question left with fewer
 than N gets seeded random passages (also without its answer), counted in metrics/mine.json. With N = 0
 the training pairs are written unchanged. Its own stage, so changing a train param never re-mines.
@@ -17,6 +19,9 @@ from banglasim.config.paths import BASE_MODEL_DIR, MINE_METRICS, MINED_DIR, MINE
 from banglasim.core import atomic
 from banglasim.core.errors import UserError, require_inputs
 from banglasim.models.loading import load_model, quiet_library_bars, resolve_prompts
+from banglasim.retrieval.fusion import top_rows
+from banglasim.retrieval.lexical import Bm25Settings, LexicalIndex
+from banglasim.retrieval.settings import bm25_settings
 
 EXTRA_CANDIDATES = 5  # mined beyond N, so that dropping answer-bearing passages rarely leaves a question short
 
@@ -63,6 +68,15 @@ def mine(
     )
     columns = [c for c in mined.column_names if c.startswith("negative")]
     found = {(r["anchor"], r["positive"]): [r[c] for c in columns] for r in mined}
+    out, counts = keep_negatives(rows, n, found, seed)
+    counts["negatives_from"] = "base"
+    return out, counts
+
+
+def keep_negatives(rows: list[dict], n: int, found: dict, seed: int) -> tuple[list[dict], dict]:
+    """Each row with its first n candidates (`found[(anchor, positive)]`) that lack the answer, topped up with
+    seeded random passages (also without it) when fewer are left; and the counts."""
+    corpus = sorted({r["positive"] for r in rows})
     rng = random.Random(seed)
     out, topped_up, answer_dropped = [], 0, 0
     for r in rows:
@@ -89,14 +103,39 @@ def mine(
     return out, counts
 
 
+def bm25_candidates(rows: list[dict], n: int, cfg: MineParams, bm25: Bm25Settings) -> dict[tuple[str, str], list[str]]:
+    """For each (question, positive): BM25's top training passages that score below (1 - relative_margin) of the
+    positive's score, best first (at most max(range_max, n + EXTRA_CANDIDATES) considered)."""
+    corpus = sorted({r["positive"] for r in rows})
+    row_of = {text: i for i, text in enumerate(corpus)}
+    index = LexicalIndex.build(corpus, bm25)
+    found = {}
+    for r in rows:
+        scores = index.scores(r["anchor"])
+        if scores is None:  # no word of the question in any passage: random passages top it up
+            found[(r["anchor"], r["positive"])] = []
+            continue
+        ceiling = scores[row_of[r["positive"]]] * (1 - cfg.relative_margin)
+        top = top_rows(scores, max(cfg.range_max, n + EXTRA_CANDIDATES) + 1)
+        found[(r["anchor"], r["positive"])] = [
+            corpus[i] for i in top if corpus[i] != r["positive"] and 0 < scores[i] <= ceiling
+        ]
+    return found
+
+
 def run(params_path: str) -> None:
     quiet_library_bars()
-    params = load_params(params_path, ("mine", "model", "train"))
-    n, mp = params.train.hard_negatives, params.model
-    require_inputs([(TRAIN_FILE, "split")] + ([(BASE_MODEL_DIR / "modules.json", "base_model")] if n else []))
+    params = load_params(params_path, ("mine", "model", "train", "retrieval"))
+    n, mp, cfg = params.train.hard_negatives, params.model, params.mine
+    by_model = n > 0 and cfg.negatives_from == "base"
+    require_inputs([(TRAIN_FILE, "split")] + ([(BASE_MODEL_DIR / "modules.json", "base_model")] if by_model else []))
     rows = atomic.read_jsonl(TRAIN_FILE)
     if n == 0:
         out, counts = rows, {"hard_negatives": 0, "questions": len(rows)}
+    elif cfg.negatives_from == "bm25":
+        found = bm25_candidates(rows, n, cfg, bm25_settings(params.retrieval))
+        out, counts = keep_negatives(rows, n, found, params.train.seed)
+        counts["negatives_from"] = "bm25"
     else:
         model = load_model(str(BASE_MODEL_DIR), mp.max_seq_length, mp.pooling)
         prompts = resolve_prompts(model, mp.query_prompt, mp.passage_prompt)
@@ -106,5 +145,6 @@ def run(params_path: str) -> None:
     atomic.write_json(MINE_METRICS, counts)
     print(
         f"mine: {n} hard negative(s) for each of {len(rows)} questions"
+        + (f", from {cfg.negatives_from}" if n else "")
         + (f" ({counts['topped_up_with_random']} topped up with random passages)" if n else "")
     )
