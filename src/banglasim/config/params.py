@@ -174,6 +174,7 @@ class TrainParams:  # hard_negatives and seed are also read by mine
     mini_batch_size: int = param(_int(1))
     batch_sampler: str = param(_choice("no_duplicates", "plain"))
     hard_negatives: int = param(_int(0))
+    positive_window: str = param(_choice("truncate", "answer"))  # answer: a long positive's window holding the answer
     evals_per_epoch: int = param(_int(1))
     seed: int = param(_int(0))
     select: str = param(_choice("last", "best"))

@@ -85,29 +85,54 @@ def window_step(length: int, overlap: int) -> int:
     return length - min(overlap, length // 2)
 
 
+def window_spans(
+    texts: list[str], tokenizer, settings: WindowSettings, max_seq_length: int, prompt: str
+) -> list[list[tuple[int, int]]]:
+    """The character spans (start, end) of each text's windows: one span, the whole text, when it fits."""
+    if not settings.enabled:
+        return [[(0, len(text))] for text in texts]
+    length = window_length(tokenizer, settings, max_seq_length, prompt)
+    step = window_step(length, settings.overlap)
+    out = []
+    for text, enc in zip(texts, _plain(tokenizer).encode_batch(list(texts), add_special_tokens=False)):
+        offsets = enc.offsets
+        if len(offsets) <= length:
+            out.append([(0, len(text))])
+            continue
+        spans, start = [], 0
+        while True:
+            end = min(start + length, len(offsets))
+            spans.append((offsets[start][0], offsets[end - 1][1]))
+            if end == len(offsets):
+                break
+            start += step
+        out.append(spans)
+    return out
+
+
 def cut_windows(texts: list[str], tokenizer, settings: WindowSettings, max_seq_length: int, prompt: str) -> Windows:
     """The windows of each text; `tokenizer` is a `tokenizers.Tokenizer` (the export's, or a model's backend)."""
     if not settings.enabled:
         return Windows.whole(texts)
-    length = window_length(tokenizer, settings, max_seq_length, prompt)
-    step = window_step(length, settings.overlap)
-    plain = _plain(tokenizer)
     out, owner = [], []
-    for row, (text, enc) in enumerate(zip(texts, plain.encode_batch(list(texts), add_special_tokens=False))):
-        offsets = enc.offsets
-        if len(offsets) <= length:
-            out.append(text)
-            owner.append(row)
-            continue
-        start = 0
-        while True:
-            end = min(start + length, len(offsets))
-            out.append(text[offsets[start][0] : offsets[end - 1][1]])
-            owner.append(row)
-            if end == len(offsets):
-                break
-            start += step
+    for row, (text, spans) in enumerate(zip(texts, window_spans(texts, tokenizer, settings, max_seq_length, prompt))):
+        out += [text[a:b] for a, b in spans]
+        owner += [row] * len(spans)
     return Windows(out, np.asarray(owner, dtype=np.int64), len(texts))
+
+
+def answer_window(text: str, spans: list[tuple[int, int]], answer: str | None) -> tuple[str, str]:
+    """The window of a passage that holds its answer (the first occurrence of the answer text, whole if it fits
+    in a window, else its start) and which rule chose it: "whole", "answer" or "first" (no answer found)."""
+    if len(spans) == 1:
+        return text[spans[0][0] : spans[0][1]], "whole"
+    at = text.find(answer) if answer else -1
+    if at < 0:
+        return text[spans[0][0] : spans[0][1]], "first"
+    end = at + len(answer)
+    span = next(((a, b) for a, b in spans if a <= at and end <= b), None)
+    span = span or next(((a, b) for a, b in spans if a <= at < b), spans[0])
+    return text[span[0] : span[1]], "answer"
 
 
 def model_tokenizer(model) -> tuple:

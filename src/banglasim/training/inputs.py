@@ -16,6 +16,8 @@ from sentence_transformers.sentence_transformer.losses import (
     MultipleNegativesRankingLoss,
 )
 
+from banglasim.retrieval.windows import WindowSettings, answer_window, model_tokenizer, window_spans
+
 # train.batch_sampler -> the sentence-transformers BatchSamplers value
 SAMPLERS = {"no_duplicates": "no_duplicates", "plain": "batch_sampler"}
 
@@ -30,6 +32,23 @@ def train_dataset(rows: list[dict], n_negatives: int) -> Dataset:
     for i, column in enumerate(negative_columns(n_negatives)):
         data[column] = [r["negatives"][i] for r in rows]
     return Dataset.from_dict(data)
+
+
+def answer_windows(
+    rows: list[dict], model: SentenceTransformer, windows: WindowSettings, prompt: str
+) -> tuple[list[dict], dict[str, int]]:
+    """Rows whose positive is the window of its passage that holds the answer (train.positive_window: answer), and
+    how many pairs each rule made: "whole" (the passage fits one window), "answer", "first" (no answer text)."""
+    tokenizer, max_seq_length = model_tokenizer(model)
+    texts = sorted({r["positive"] for r in rows})
+    spans = dict(zip(texts, window_spans(texts, tokenizer, windows, max_seq_length, prompt)))
+    counts = {"whole": 0, "answer": 0, "first": 0}
+    out = []
+    for r in rows:
+        window, rule = answer_window(r["positive"], spans[r["positive"]], r.get("answer"))
+        counts[rule] += 1
+        out.append({**r, "positive": window})
+    return out, counts
 
 
 def column_prompts(prompts: dict[str, str], n_negatives: int) -> dict[str, str] | None:

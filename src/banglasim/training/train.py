@@ -55,7 +55,14 @@ from banglasim.runs.checkpoints import (
 from banglasim.runs.run_record import build_run_record
 from banglasim.training.callbacks import EvalSchedule, LiveMetrics, StepCurves
 from banglasim.training.frozen_cache import FrozenPrefixCache
-from banglasim.training.inputs import SAMPLERS, column_prompts, in_batch_duplicates, make_loss, train_dataset
+from banglasim.training.inputs import (
+    SAMPLERS,
+    answer_windows,
+    column_prompts,
+    in_batch_duplicates,
+    make_loss,
+    train_dataset,
+)
 from banglasim.training.precision import resolve_precision
 from banglasim.training.progress import LossMeter, ProgressReporter
 
@@ -147,6 +154,11 @@ def build_trainer(
     prompts = resolve_prompts(model, mp.query_prompt, mp.passage_prompt)
     model.prompts = {**(model.prompts or {}), **prompts}  # the published model carries the prompts it was tuned with
     args.prompts = column_prompts(prompts, tp.hard_negatives)
+    trainer_notes: dict = {}
+    if tp.positive_window == "answer":  # a long passage's window that holds the answer, as search reads it
+        rows, counts = answer_windows(rows, model, windows or WindowSettings(), prompts["passage"] or "")
+        print(f"train: positives by window: {counts} (whole: fits one window; first: no answer text found)")
+        trainer_notes["positive_windows"] = counts
     # the model card's example, set here so that the Trainer does not sample (and print) its own
     model.model_card_data.widget = [{"source_sentence": rows[0]["anchor"], "sentences": [rows[0]["positive"]]}]
     evaluator = PairSimilarityEvaluator.from_rows(validation, prompts=prompts, corpus=corpus, windows=windows)
@@ -159,6 +171,7 @@ def build_trainer(
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # no raw metric dicts: ProgressReporter prints what a person reads
+    trainer.notes = trainer_notes  # for the run record
     return trainer, prompts
 
 
@@ -261,6 +274,7 @@ def train_and_publish(
             resumed_from=resume,
             frozen_cache=cache.stats() if cache is not None else None,
             in_batch_duplicates=duplicates,
+            positive_windows=trainer.notes.get("positive_windows"),
             peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             processes=args.world_size,
             per_device_batch_size=tp.batch_size,

@@ -62,3 +62,18 @@ def test_a_passage_scores_as_its_best_window():
     windows = Windows(["a", "b1", "b2", "b3", "c"], np.array([0, 1, 1, 1, 2]), 3)
     scores = np.array([[0.1, 0.2, 0.9, 0.3, 0.5], [0.7, 0.0, 0.1, 0.0, 0.2]])
     assert best_window(scores, windows).tolist() == [[0.1, 0.9, 0.5], [0.7, 0.1, 0.2]]
+
+
+def test_the_answer_window_holds_the_answer_else_the_first_window_is_used(tokenizer):
+    from banglasim.retrieval.windows import answer_window, window_spans
+
+    passage = text(30)
+    (spans,) = window_spans([passage], tokenizer, WindowSettings(10, 4), 16, "")
+    assert (
+        answer_window(passage, spans, "w20 w21")[0] == text(10, 12)
+        and answer_window(passage, spans, "w20")[1] == "answer"
+    )
+    assert answer_window(passage, spans, "not there") == (text(10, 0), "first")
+    assert answer_window(passage, spans, None) == (text(10, 0), "first")
+    (short,) = window_spans([text(5)], tokenizer, WindowSettings(10, 4), 16, "")
+    assert answer_window(text(5), short, "w3") == (text(5), "whole")
