@@ -1,7 +1,8 @@
 """Passage windows against truncation for the dense side: whole-corpus MRR@10 of one model folder on validation
-(and test with --test), with what each costs (vectors in the index, their size, encode time).
+(and test with --splits validation,test), with what each costs (vectors in the index, their size, encode time).
 
-    PYTHONPATH=src python benchmarks/windows_compare.py --repo REPO [--model models/model] [--test]
+    PYTHONPATH=src python benchmarks/windows_compare.py --repo REPO [--model models/model] \
+        [--settings truncate-256,windows-256,truncate-512] [--splits validation,test]
 
 REPO is a workspace after `dvc repro train` (data/ and models/ filled). Three ways to read a passage:
   truncate-256   today's before windows: the first model.max_seq_length (256) tokens;
@@ -43,20 +44,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", default=".")
     parser.add_argument("--model", default="models/model")
-    parser.add_argument("--test", action="store_true", help="also the test split (the acceptance figure)")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated names of SETTINGS")
+    parser.add_argument("--splits", default="validation", help="comma-separated: validation, test (acceptance)")
     args = parser.parse_args()
     quiet_library_bars()
     repo = Path(args.repo)
     record = json.loads((repo / "reports/run_record.json").read_text(encoding="utf-8"))
     prompts = record["prompts"]
     corpus = [p["text"] for p in atomic.read_jsonl(repo / "data/prepared/passages.jsonl")]
-    splits = ["validation", *(["test"] if args.test else [])]
+    splits = args.splits.split(",")
     rows = {s: atomic.read_jsonl(repo / f"data/splits/{s}.jsonl") for s in splits}
     cfg = EvaluateParams(batch_size=64, bootstrap_samples=0, seed=42)
     print(f"{cpu_name()}, {os.cpu_count()} cores; {len(corpus)} passages; model {repo / args.model}")
     print("| reading | split | MRR@10 | R@1 | R@10 | vectors | index MiB | encode s (corpus + questions) |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, (max_len, windows) in SETTINGS.items():
+    for name in args.settings.split(","):
+        max_len, windows = SETTINGS[name]
         model = load_model(str(repo / args.model), max_seq_length=max_len)
         tokenizer, _ = model_tokenizer(model)
         count = len(cut_windows(corpus, tokenizer, windows, max_len, prompts.get("passage") or "").texts)
