@@ -1,9 +1,9 @@
 """Retrieval ranks and metrics from embeddings, and their bootstrap intervals: pure numpy, no model.
 
-`cosine_ranks` is the one ranking both train (validation MRR@10) and evaluate use: each question
-against every passage of a corpus, by cosine similarity. Ranks are pessimistic (a passage that ties
-with the right one counts against it), so a collapsed model cannot score well; NaN or identical
-embeddings stop the run with a clear error.
+`pessimistic_ranks` is the one ranking both train (validation MRR@10) and evaluate use, over each
+question's scores of every passage of a corpus (cosine of its best window, BM25 or fused: `cosine_ranks`
+for plain vectors). Ranks are pessimistic (a passage that ties with the right one counts against it), so
+a collapsed model cannot score well; NaN or identical embeddings stop the run with a clear error.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ METHODS = ("zscore", "rrf")
 @dataclass(frozen=True)
 class FusionSettings:
     method: str = "zscore"
-    dense_weight: float = 0.4
+    dense_weight: float = 0.1
     rrf_k: int = 60
     candidates: int = 100
 
