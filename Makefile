@@ -43,7 +43,7 @@ format: setup
 	ruff check --fix .
 
 # the headline of every experiment, one row each (dvc exp show lists every param too, far wider than a terminal)
-HEADLINE := ^Experiment$$|^eval_score$$|^avg_cosine$$|^train_loss$$|^val_mrr_at_10$$|^wall_seconds$$|^test\.(base|tuned|delta|export|export_delta)\.(mrr_at_10|mrr_at_10_ci_low|mrr_at_10_ci_high|recall_at_1)$$
+HEADLINE := ^Experiment$$|^eval_score$$|^avg_cosine$$|^train_loss$$|^val_mrr_at_10$$|^wall_seconds$$|^test\.(base|tuned|delta|export|bm25|hybrid|hybrid_vs_bm25|tuned_vs_bm25)\.(mrr_at_10|mrr_at_10_ci_low|mrr_at_10_ci_high|recall_at_1)$$
 show: setup
 	dvc exp show --no-pager --md -A --drop '.*' --keep '$(HEADLINE)'
 

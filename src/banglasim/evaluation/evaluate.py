@@ -199,7 +199,7 @@ def _finite(result: dict, path: str = "") -> None:
 # metrics/train.json; everything else, within-split figures included: reports/evaluation.json)
 HEADLINE_KEYS = {
     "base": ("mrr_at_10",),
-    "tuned": ("mrr_at_10", "recall_at_1"),
+    "tuned": ("mrr_at_10",),
     "delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
     "export": ("mrr_at_10",),
     "bm25": ("mrr_at_10",),
