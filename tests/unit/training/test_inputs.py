@@ -82,7 +82,7 @@ def test_mined_negatives_never_contain_the_answer(tiny):
         }
     )
     prompts = {"query": "query: ", "passage": "passage: "}
-    cfg = MineParams(relative_margin=0.0, range_max=20, batch_size=16)
+    cfg = MineParams(negatives_from="base", relative_margin=0.0, range_max=20, batch_size=16)
     mined, counts = mine(rows, 3, cfg, tiny, prompts, seed=1)
     assert len(mined) == len(rows) and counts["questions"] == len(rows)
     for r in mined:
@@ -102,7 +102,7 @@ def test_too_many_hard_negatives_for_the_passages_is_a_user_error(tiny):
         mine(
             qa_rows(1)[:3],
             5,
-            MineParams(relative_margin=0.0, range_max=20, batch_size=8),
+            MineParams(negatives_from="base", relative_margin=0.0, range_max=20, batch_size=8),
             tiny,
             {"query": "", "passage": ""},
             seed=1,
