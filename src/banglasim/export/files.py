@@ -10,18 +10,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from banglasim.models.folder import file_sha256 as full_sha256  # one chunked sha256 for every file the project hashes
+
 MANIFEST = "manifest.json"
 BLOCK = 64 * 1024
 SAMPLE_BLOCKS = 32
-
-
-def full_sha256(path: Path) -> str:
-    """sha256 of every byte of the file, read in 4 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sample_sha256(path: Path) -> str:
