@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from banglasim.config.paths import EXPORT_DIR, INDEX_DIR, PARAMS_FILE, SEARCH_CACHE_DIR
+from banglasim.config.paths import EXPORT_DIR, INDEX_DIR, PARAMS_FILE, RERANKER_EXPORT_DIR, SEARCH_CACHE_DIR
 from banglasim.core.errors import exit_code
 from banglasim.core.git_index import forget_cached_stat
 from banglasim.stages import STAGES
@@ -35,6 +35,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="rank by the fusion of the model and BM25 (hybrid), the model alone (dense) or BM25 alone "
         "(default: the index's, retrieval.mode in params.yaml: hybrid)",
+    )
+    parser.add_argument(
+        "--reranker",
+        default=str(RERANKER_EXPORT_DIR),
+        help=f"the re-ranker export (default: {RERANKER_EXPORT_DIR}; used when it exists); '' for none",
+    )
+    parser.add_argument(
+        "--rerank",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-order the first stage's top passages with the re-ranker (default: its export's, reranker.default)",
     )
 
 
@@ -68,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--model", default=str(EXPORT_DIR), help=f"the export (default: {EXPORT_DIR})")
     verify.add_argument("--index", default=str(INDEX_DIR), help=f"its index (default: {INDEX_DIR}); '' skips it")
+    verify.add_argument(
+        "--reranker",
+        default=str(RERANKER_EXPORT_DIR),
+        help=f"the re-ranker export (default: {RERANKER_EXPORT_DIR}, when it exists); '' skips it",
+    )
     return parser
 
 

@@ -14,6 +14,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "split": ("banglasim.data.split", "train/validation/test split, write data/splits/"),
     "mine": ("banglasim.data.mine", "hard negatives for train.hard_negatives, write data/mined/"),
     "train": ("banglasim.training.train", "fine-tune models/base, write models/model/ and dvclive/"),
+    "train-reranker": ("banglasim.training.reranker", "fine-tune a cross-encoder re-ranker, write models/reranker/"),
+    "export-reranker": ("banglasim.export.export_reranker", "the re-ranker as ONNX, write models/reranker_export/"),
     "export": ("banglasim.export.export", "the tuned model as a compact ONNX graph, write models/export/"),
     "evaluate": ("banglasim.evaluation.evaluate", "base vs tuned metrics on test and validation, write metrics/"),
     "index": ("banglasim.search.index", "embed the prepared passages with models/export, write models/index/"),

@@ -42,7 +42,11 @@ CHANGES = {
         lambda repo: edit_params(repo, train__learning_rate=2e-3),
         {"check_params", "train", "evaluate"},
     ),
-    "src/banglasim/evaluation": (touch_evaluation_code, {"train", "evaluate"}),
+    "src/banglasim/evaluation": (touch_evaluation_code, {"train", "train_reranker", "evaluate"}),
+    "reranker.top_k": (  # how search re-ranks: never retrains the re-ranker
+        lambda repo: edit_params(repo, reranker__top_k=3),
+        {"check_params", "export_reranker", "evaluate"},
+    ),
     "index.nprobe": (lambda repo: edit_params(repo, index__nprobe=32), {"check_params", "index"}),
 }
 

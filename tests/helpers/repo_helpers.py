@@ -142,6 +142,11 @@ def use_small_params(repo: Path, model_dir: Path) -> None:
         prepare__num_samples=240,
         model__trainable_layers=2,
         evaluate__bootstrap_samples=50,
+        reranker__layers=2,
+        reranker__max_length=64,
+        reranker__batch_size=8,
+        reranker__val_questions=10,
+        reranker__top_k=5,
     )
 
 

@@ -226,6 +226,26 @@ class RetrievalParams:  # read by train (windows), evaluate, index; search and s
 
 
 @dataclass(frozen=True)
+class RerankerParams:  # train_reranker; evaluate, index and search read the re-ranking ones (top_k, weight, default)
+    backbone: str = param(_nonempty_str())  # base: models/base | a local folder of a BERT-style encoder
+    layers: int = param(_int(0))  # the backbone's first N transformer layers are kept (0: all)
+    max_length: int = param(_int(16, 8192))  # question + window pieces read together
+    negatives: int = param(_int(1))  # hard negatives per training question
+    negatives_from: str = param(_choice("bm25", "hybrid"))  # hybrid: the base model fused with BM25
+    loss: str = param(_choice("bce", "mnrl"))
+    epochs: int = param(_int(1))
+    batch_size: int = param(_int(1))
+    learning_rate: float = param(_float_open(0.0))
+    warmup_ratio: float = param(_float_range(0.0, 1.0))
+    max_questions: int = param(_int(0))  # 0: every training question; N: a seeded sample of N
+    val_questions: int = param(_int(0))  # validation questions of the in-training MRR@10 (0: all)
+    top_k: int = param(_int(1, 100))  # first-stage passages re-ranked
+    weight: float = param(_float_closed(0.0, 1.0))  # the re-ranker's weight against the first stage (z-scores)
+    default: bool = param(_bool())  # search and serve re-rank unless told otherwise
+    seed: int = param(_int(0))
+
+
+@dataclass(frozen=True)
 class Params:
     """The sections a stage asked for (the others stay None: a stage never reads what it did not ask for)."""
 
@@ -239,6 +259,7 @@ class Params:
     export: ExportParams | None = None
     index: IndexParams | None = None
     retrieval: RetrievalParams | None = None
+    reranker: RerankerParams | None = None
 
     def as_dict(self) -> dict[str, dict]:
         """The loaded sections as plain dicts (for JSON: run keys, run records, model cards)."""
@@ -256,6 +277,7 @@ SECTIONS = {
     "export": ExportParams,
     "index": IndexParams,
     "retrieval": RetrievalParams,
+    "reranker": RerankerParams,
 }
 # old spellings of values, refused with the new one named: (section, param) -> {old: new}
 RENAMED_VALUES = {("train", "batch_sampler"): {"batch_sampler": "plain"}}

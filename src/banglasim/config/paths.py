@@ -26,6 +26,8 @@ BASE_MODEL_DIR = Path("models/base")  # the base model of model.name, materialis
 MODEL_DIR = Path("models/model")
 EXPORT_DIR = Path("models/export")  # the tuned model as ONNX + tokenizer + manifest + card, written by `export`
 INDEX_DIR = Path("models/index")  # the export's vectors of the prepared passages, written by the `index` stage
+RERANKER_DIR = Path("models/reranker")  # the fine-tuned cross-encoder, written by `train_reranker`
+RERANKER_EXPORT_DIR = Path("models/reranker_export")  # its ONNX export, written by `export_reranker`
 CHECKPOINT_ROOT = Path(".checkpoints")
 
 # metrics (one file per stage that writes them), DVCLive and reports
@@ -33,6 +35,8 @@ METRICS_DIR = Path("metrics")
 PREPARE_METRICS, SPLIT_METRICS, MINE_METRICS, TRAIN_METRICS, EVALUATE_METRICS = (
     METRICS_DIR / f"{stage}.json" for stage in ("prepare", "split", "mine", "train", "evaluate")
 )
+RERANKER_METRICS = METRICS_DIR / "reranker.json"  # the re-ranker's validation MRR@10, against BM25 and its first stage
+RERANKER_LIVE_DIR = Path("dvclive_reranker")  # its DVCLive series: train_loss, val_mrr_at_10
 LIVE_DIR = Path("dvclive")
 LIVE_METRICS_FILE = LIVE_DIR / "metrics.json"
 LIVE_PARAMS_FILE = LIVE_DIR / "params.yaml"  # the run the DVCLive series belong to

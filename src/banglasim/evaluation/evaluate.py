@@ -31,6 +31,9 @@ from banglasim.config.paths import (
     EXPORT_DIR,
     MODEL_DIR,
     PASSAGES_FILE,
+    RERANKER_DIR,
+    RERANKER_EXPORT_DIR,
+    RERANKER_METRICS,
     RUN_RECORD_FILE,
     TEST_FILE,
     VALIDATION_FILE,
@@ -38,13 +41,18 @@ from banglasim.config.paths import (
 from banglasim.core import atomic
 from banglasim.core.errors import UserError, require_inputs
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
+from banglasim.evaluation.headline import headline, summary_line
 from banglasim.evaluation.metrics import bootstrap_ci, bootstrap_mrr_ci, paired_delta_ci, retrieval_metrics
 from banglasim.evaluation.report import write_report
-from banglasim.evaluation.retrievers import best_retriever, keyword_and_hybrid
+from banglasim.evaluation.reranking import reranked_block
+from banglasim.evaluation.retrievers import keyword_and_hybrid
 from banglasim.export.adapter import ExportModel
+from banglasim.export.reranker_runtime import OnnxPairScorer
 from banglasim.models.loading import load_model, quiet_library_bars
+from banglasim.models.reranker import TorchPairScorer
 from banglasim.retrieval.fusion import FusionSettings
 from banglasim.retrieval.lexical import Bm25Settings
+from banglasim.retrieval.rerank import RerankSettings
 from banglasim.retrieval.settings import bm25_settings, fusion_settings, window_settings
 from banglasim.retrieval.windows import WindowSettings
 
@@ -180,6 +188,21 @@ def compare(
                     retrieval.sweep,
                 )
             )
+            first = out.pop("_first_stage")
+            if retrieval.scorers:
+                out.update(
+                    reranked_block(
+                        export_ranks["scored"],
+                        first["lexical"],
+                        first,
+                        retrieval.fusion,
+                        retrieval.scorers,
+                        retrieval.rerank,
+                        cfg.bootstrap_samples,
+                        cfg.seed,
+                        retrieval.sweep,
+                    )
+                )
     return out
 
 
@@ -194,33 +217,6 @@ def _finite(result: dict, path: str = "") -> None:
             )
 
 
-# What `dvc exp show` / `dvc metrics diff` list: the test split's headline, whole-corpus ranking, kept short so
-# that every metric of a run stays within 30 values (validation MRR@10 of the base and of the published step:
-# metrics/train.json; everything else, within-split figures included: reports/evaluation.json)
-HEADLINE_KEYS = {
-    "base": ("mrr_at_10",),
-    "tuned": ("mrr_at_10",),
-    "delta": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
-    "export": ("mrr_at_10",),
-    "bm25": ("mrr_at_10",),
-    "hybrid": ("mrr_at_10", "recall_at_1"),
-    "hybrid_vs_bm25": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
-    "tuned_vs_bm25": ("mrr_at_10", "mrr_at_10_ci_low", "mrr_at_10_ci_high"),
-}
-
-
-def headline(result: dict) -> dict:
-    """The headline metrics of the test split: HEADLINE_KEYS of each model present (intervals where computed)."""
-    test = result["test"]
-    return {
-        "test": {
-            model: {k: test[model][k] for k in keys if k in test[model]}
-            for model, keys in HEADLINE_KEYS.items()
-            if model in test
-        }
-    }
-
-
 @dataclass(frozen=True)
 class Retrieval:
     """How evaluate reads passages (windows) and ranks with BM25 and the hybrid: the retrieval section."""
@@ -228,13 +224,15 @@ class Retrieval:
     windows: WindowSettings
     bm25: Bm25Settings
     fusion: FusionSettings
-    sweep: bool = False  # also score every fusion (validation)
+    sweep: bool = False  # also score every fusion and re-ranking setting (validation)
+    scorers: dict | None = None  # "reranker" (torch) and "export" (ONNX) PairScorers: the re-ranked figures
+    rerank: RerankSettings = RerankSettings()
 
 
 def run(params_path: str) -> None:
     quiet_library_bars()
-    params = load_params(params_path, ("evaluate", "retrieval"))
-    cfg, rp = params.evaluate, params.retrieval
+    params = load_params(params_path, ("evaluate", "retrieval", "reranker"))
+    cfg, rp, rr = params.evaluate, params.retrieval, params.reranker
     require_inputs(
         [
             (TEST_FILE, "split"),
@@ -244,6 +242,8 @@ def run(params_path: str) -> None:
             (RUN_RECORD_FILE, "train"),
             (BASE_MODEL_DIR / "modules.json", "base_model"),
             (EXPORT_DIR / "manifest.json", "export"),
+            (RERANKER_DIR / "config.json", "train_reranker"),
+            (RERANKER_EXPORT_DIR / "manifest.json", "export_reranker"),
         ]
     )
     record = json.loads(RUN_RECORD_FILE.read_text(encoding="utf-8"))
@@ -252,7 +252,9 @@ def run(params_path: str) -> None:
     tuned = load_model(str(MODEL_DIR))
     corpus, memo = [p["text"] for p in atomic.read_jsonl(PASSAGES_FILE)], {}  # each model embeds it once
     export = ExportModel(EXPORT_DIR)
-    retrieval = Retrieval(window_settings(rp), bm25_settings(rp), fusion_settings(rp))
+    scorers = {"reranker": TorchPairScorer.from_folder(RERANKER_DIR), "export": OnnxPairScorer(RERANKER_EXPORT_DIR)}
+    rerank = RerankSettings(rr.top_k, rr.weight, rp.window_overlap)
+    retrieval = Retrieval(window_settings(rp), bm25_settings(rp), fusion_settings(rp), False, scorers, rerank)
     result = {
         split: compare(
             base,
@@ -268,30 +270,9 @@ def run(params_path: str) -> None:
         for split, path in SPLITS.items()
     }
     _finite(result)
+    if RERANKER_METRICS.exists():  # how the re-ranker was trained (train_reranker's record), next to its figures
+        result["reranker_training"] = json.loads(RERANKER_METRICS.read_text(encoding="utf-8"))
     atomic.write_json(EVALUATION_DETAILS, result)
     atomic.write_json(EVALUATE_METRICS, headline(result))
     write_report(result)
     print(summary_line(result))
-
-
-def summary_line(result: dict) -> str:
-    """The stage's closing line: which retriever wins on test, then MRR@10 base -> tuned (with its 95% interval),
-    BM25 and the hybrid against BM25."""
-    test = result["test"]
-    b, t, w = test["base"], test["tuned"], test["within_split"]
-    ci = (
-        f" (95% CI {t['mrr_at_10_ci_low']:.4f}-{t['mrr_at_10_ci_high']:.4f})"
-        if "mrr_at_10_ci_low" in t
-        else " (no interval: evaluate.bootstrap_samples is 0)"
-    )
-    line = (
-        f"evaluate (test, {test['n_queries']} questions against all {test['n_passages']} "
-        f"passages): MRR@10 base {b['mrr_at_10']:.4f} -> tuned {t['mrr_at_10']:.4f}{ci}; within the split "
-        f"{w['base']['mrr_at_10']:.4f} -> {w['tuned']['mrr_at_10']:.4f}; eval score {b['eval_score']:.4f} -> "
-        f"{t['eval_score']:.4f}" + (f"; export MRR@10 {test['export']['mrr_at_10']:.4f}" if "export" in test else "")
-    )
-    if "hybrid" in test:
-        d = test["hybrid_vs_bm25"]
-        interval = f" [{d['mrr_at_10_ci_low']:+.4f}, {d['mrr_at_10_ci_high']:+.4f}]" if "mrr_at_10_ci_low" in d else ""
-        line = f"evaluate (test): {best_retriever(test)}; hybrid - BM25 {d['mrr_at_10']:+.4f}{interval}\n" + line
-    return line

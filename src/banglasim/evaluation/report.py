@@ -20,6 +20,7 @@ from banglasim.config.paths import (
 )
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
+from banglasim.evaluation.reranking import rerank_note, reranker_training_lines
 from banglasim.evaluation.retrievers import best_retriever
 
 CURVES = ("train_loss", "eval_score", "avg_cosine", "val_mrr_at_10")
@@ -194,7 +195,11 @@ def retriever_rows(part: dict) -> list[str]:
         ("dense (tuned, fp32)", "tuned", "tuned_vs_bm25"),
         ("dense (export)", "export", None),
         ("hybrid", "hybrid", "hybrid_vs_bm25"),
+        ("hybrid + re-ranker (fp32)", "reranked", "reranked_vs_bm25"),
+        ("hybrid + re-ranker (export)", "reranked_export", None),
     ):
+        if key not in part:
+            continue
         m = part[key]
         change = _change(part[delta], "mrr_at_10") if delta else ""
         lines.append(
@@ -207,7 +212,7 @@ def retriever_rows(part: dict) -> list[str]:
             f"Fusion sweep (this split): the best is {best['method']} with dense weight {best['dense_weight']} "
             f"(MRR@10 {best['mrr_at_10']:.4f}); every row is in reports/evaluation.json (`fusion_sweep`).",
         ]
-    return [*lines, ""]
+    return [*lines, *rerank_note(part), ""]
 
 
 def write_report(evaluation: dict) -> None:
@@ -288,6 +293,7 @@ def write_report(evaluation: dict) -> None:
                 *_metric_rows(part["within_split"], "metric (within the split)"),
                 "",
             ]
+    lines += reranker_training_lines(evaluation.get("reranker_training"))
     used = record.get("params", {})
     changes = params_changes(used, _current_params(list(used)))
     lines += [

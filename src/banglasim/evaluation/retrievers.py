@@ -76,6 +76,7 @@ def keyword_and_hybrid(
         "bm25_cannot_rank": sum(s is None for s in lexical),
         "retrieval": {"bm25": bm25.as_dict(), "fusion": fusion.as_dict()},
     }
+    out["_first_stage"] = {"lexical": lexical, "bm25": keyword, "hybrid": hybrid}  # compare() pops it (re-ranking)
     if sweep:
         out["fusion_sweep"] = fusion_sweep(scored["corpus_scores"], lexical, positives, fusion.candidates, fusion.rrf_k)
     return out

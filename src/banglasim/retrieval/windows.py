@@ -93,21 +93,21 @@ def window_spans(
         return [[(0, len(text))] for text in texts]
     length = window_length(tokenizer, settings, max_seq_length, prompt)
     step = window_step(length, settings.overlap)
-    out = []
-    for text, enc in zip(texts, _plain(tokenizer).encode_batch(list(texts), add_special_tokens=False)):
-        offsets = enc.offsets
-        if len(offsets) <= length:
-            out.append([(0, len(text))])
-            continue
-        spans, start = [], 0
-        while True:
-            end = min(start + length, len(offsets))
-            spans.append((offsets[start][0], offsets[end - 1][1]))
-            if end == len(offsets):
-                break
-            start += step
-        out.append(spans)
-    return out
+    encodings = _plain(tokenizer).encode_batch(list(texts), add_special_tokens=False)
+    return [offset_spans(text, enc.offsets, length, step) for text, enc in zip(texts, encodings)]
+
+
+def offset_spans(text: str, offsets: list[tuple[int, int]], length: int, step: int) -> list[tuple[int, int]]:
+    """The character spans of a text's windows of `length` pieces every `step` pieces (piece offsets)."""
+    if len(offsets) <= length:
+        return [(0, len(text))]
+    spans, start = [], 0
+    while True:
+        end = min(start + length, len(offsets))
+        spans.append((offsets[start][0], offsets[end - 1][1]))
+        if end == len(offsets):
+            return spans
+        start += step
 
 
 def cut_windows(texts: list[str], tokenizer, settings: WindowSettings, max_seq_length: int, prompt: str) -> Windows:

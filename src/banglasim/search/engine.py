@@ -15,6 +15,7 @@ import numpy as np
 from banglasim.core.errors import UserError
 from banglasim.retrieval.fusion import MODES, FusionSettings, candidate_rows, fuse, top_rows
 from banglasim.retrieval.lexical import LexicalIndex
+from banglasim.retrieval.rerank import PairScorer, RerankSettings, best_window_scores, reorder
 from banglasim.retrieval.windows import Windows, best_window
 
 HIT_KEYS = ("passage_id", "title", "text")
@@ -123,6 +124,9 @@ class Searcher:
         lexical: LexicalIndex | None = None,
         mode: str = "dense",
         fusion: FusionSettings = FusionSettings(),
+        reranker: PairScorer | None = None,
+        rerank: RerankSettings = RerankSettings(),
+        rerank_default: bool = False,
     ) -> None:
         owner = np.arange(len(passages), dtype=np.int64) if owner is None else np.asarray(owner, dtype=np.int64)
         if vectors.ndim != 2 or vectors.shape[0] != len(owner):
@@ -141,6 +145,9 @@ class Searcher:
         self.lexical = lexical
         self.mode = mode if lexical is not None else "dense"
         self.fusion = fusion
+        self.reranker = reranker
+        self.rerank = rerank
+        self.rerank_default = rerank_default and reranker is not None
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -165,29 +172,53 @@ class Searcher:
         rows = self.windows.owner[window_rows[0][window_rows[0] >= 0]]
         return np.array(list(dict.fromkeys(rows.tolist()))[:n], dtype=np.int64)
 
-    def answers(self, questions: list[str], k: int, mode: str | None = None) -> list[dict]:
-        """For each question {"mode", "hits"} (a "note" when hybrid fell back to the dense side), or {"mode",
-        "error"} when BM25 alone cannot rank it."""
+    def answers(self, questions: list[str], k: int, mode: str | None = None, rerank: bool | None = None) -> list[dict]:
+        """For each question {"mode", "rerank", "hits"} (a "note" when hybrid fell back to the dense side), or
+        {"mode", "error"} when BM25 alone cannot rank it. `rerank` None: the searcher's default."""
         mode = mode or self.mode
         if mode not in self.modes():
             raise ValueError(f"mode {mode!r}: this searcher ranks with {', '.join(self.modes())}")
+        rerank = self.rerank_default if rerank is None else rerank
+        if rerank and self.reranker is None:
+            raise ValueError("re-ranking asked for, but this searcher has no re-ranker")
         if not questions:
             return []
         vectors = check_finite(self.encoder.encode(list(questions), "query")) if mode != "bm25" else None
         dense = self.dense_all(vectors) if vectors is not None and self.ann is None else None
-        return [
-            self._answer(q, None if vectors is None else vectors[i], None if dense is None else dense[i], k, mode)
+        answers = [
+            self._answer(
+                q, None if vectors is None else vectors[i], None if dense is None else dense[i], k, mode, rerank
+            )
             for i, q in enumerate(questions)
         ]
+        return [self._reranked(q, a, k) if rerank and "hits" in a else a for q, a in zip(questions, answers)]
 
-    def _answer(self, question: str, vector, dense: np.ndarray | None, k: int, mode: str) -> dict:
+    def _reranked(self, question: str, answer: dict, k: int) -> dict:
+        """The answer with its first top_k hits re-ordered by the re-ranker (each passage by its best window), fused
+        with their first-stage scores by the re-ranker's weight; hits below top_k keep their order and score."""
+        hits, top = answer["hits"], min(self.rerank.top_k, len(answer["hits"]))
+        texts = [hit["text"] for hit in hits[:top]]
+        model = best_window_scores([question], [texts], self.reranker, self.rerank.overlap, 32)[0] if top else []
+        first = np.array([hit["score"] for hit in hits[:top]], dtype=np.float64)
+        order, final = reorder(np.arange(top), first, np.asarray(model, dtype=np.float64), self.rerank.weight)
+        ranked = [
+            {**hits[i], "score": round(float(f), 6), "rerank_score": round(float(model[i]), 6)}
+            for i, f in zip(order, final)
+        ]
+        ranked += hits[top:]
+        for rank, hit in enumerate(ranked[:k], 1):
+            hit["rank"] = rank
+        return {**answer, "rerank": True, "hits": ranked[:k]}
+
+    def _answer(self, question: str, vector, dense: np.ndarray | None, k: int, mode: str, rerank: bool) -> dict:
         lexical = self.lexical.scores(question) if mode != "dense" else None
+        k = max(k, self.rerank.top_k) if rerank else k  # the re-ranker reads the first stage's top_k
         if mode == "bm25":
             if lexical is None:
                 return {"mode": mode, "error": "no word of the question occurs in the passages (BM25 cannot rank it)"}
             rows = top_rows(lexical, k)
             rows = rows[lexical[rows] > 0]
-            return {"mode": mode, "hits": self._hits(rows, lexical[rows], lexical=lexical[rows])}
+            return {"mode": mode, "rerank": False, "hits": self._hits(rows, lexical[rows], lexical=lexical[rows])}
         n = self.fusion.candidates if mode == "hybrid" else k  # hybrid: at most the fused candidates are hits
         if dense is not None:  # exact: every passage scored
             rows = candidate_rows(dense, lexical, n)
@@ -201,7 +232,8 @@ class Searcher:
         fused = fuse(dense_rows, lexical_rows, self.fusion) if mode == "hybrid" else dense_rows
         order = np.lexsort((rows, -fused))[:k]
         shown_lexical = None if lexical_rows is None or mode != "hybrid" else lexical_rows[order]
-        answer = {"mode": mode, "hits": self._hits(rows[order], fused[order], dense_rows[order], shown_lexical)}
+        hits = self._hits(rows[order], fused[order], dense_rows[order], shown_lexical)
+        answer = {"mode": mode, "rerank": False, "hits": hits}
         if mode == "hybrid" and lexical is None:
             answer["note"] = NO_LEXICAL_NOTE
         return answer
@@ -235,6 +267,8 @@ class Searcher:
             out.append(self._hits(rows[order], scores[order], scores[order]))
         return out
 
-    def search(self, questions: list[str], k: int, mode: str | None = None) -> list[list[dict]]:
+    def search(
+        self, questions: list[str], k: int, mode: str | None = None, rerank: bool | None = None
+    ) -> list[list[dict]]:
         """Top-k hits of each (non-empty, normalised) question, in order ([] where BM25 alone cannot rank one)."""
-        return [a.get("hits", []) for a in self.answers(list(questions), k, mode)]
+        return [a.get("hits", []) for a in self.answers(list(questions), k, mode, rerank)]

@@ -93,8 +93,27 @@ def full_check(folder: Path, files: dict[str, dict], fix: str) -> list[str]:
     return lines
 
 
-def verify(model: Path | None, index: Path | None) -> list[str]:
-    """`banglasim verify`: full hashes of the export and of the index, and that the index is the export's."""
+RERANKER_FIX = "rebuild it (dvc repro -f export_reranker)"
+
+
+def reranker_files(folder: Path) -> dict[str, dict]:
+    """The re-ranker export's recorded files (its manifest's `files` map), or a UserError naming what is wrong."""
+    import json
+
+    path = Path(folder) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot be read ({exc})", fix=RERANKER_FIX) from None
+    files = check_files_shape(manifest.get("files") if isinstance(manifest, dict) else None, path, RERANKER_FIX)
+    if "model.onnx" not in files or "tokenizer.json" not in files:
+        raise UserError(f'{path}: damaged, no model.onnx or tokenizer.json in "files"', fix=RERANKER_FIX)
+    return files
+
+
+def verify(model: Path | None, index: Path | None, reranker: Path | None = None) -> list[str]:
+    """`banglasim verify`: full hashes of the export, the index and the re-ranker export, and that the index is the
+    export's."""
     from banglasim.search.encoders import export_files, export_manifest
     from banglasim.search.store import index_files, read_manifest
 
@@ -110,11 +129,14 @@ def verify(model: Path | None, index: Path | None) -> list[str]:
         lines += full_check(Path(index), files, fix)
         if key is not None and manifest["export_manifest_sha256"] != key:
             raise UserError(f"{Path(index) / MANIFEST}: built with another export than {model}", fix=fix)
+    if reranker is not None:
+        lines += full_check(Path(reranker), reranker_files(Path(reranker)), RERANKER_FIX)
     return lines
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    for line in verify(Path(args.model) if args.model else None, Path(args.index) if args.index else None):
+    reranker = Path(args.reranker) if args.reranker and (Path(args.reranker) / MANIFEST).exists() else None
+    for line in verify(Path(args.model) if args.model else None, Path(args.index) if args.index else None, reranker):
         print(line, flush=True)
     print("ok: every recorded file has its recorded size and sha256")
     return 0

@@ -24,12 +24,15 @@ from banglasim.config.paths import EXPORT_DIR, PASSAGES_FILE
 from banglasim.core import atomic
 from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
+from banglasim.export.reranker_runtime import OnnxPairScorer
 from banglasim.retrieval.fusion import FusionSettings
 from banglasim.retrieval.lexical import Bm25Settings, LexicalIndex
+from banglasim.retrieval.rerank import RerankSettings
 from banglasim.retrieval.windows import WindowSettings, cut_windows
 from banglasim.search.encoders import ExportEncoder, is_export
 from banglasim.search.engine import MAX_TOP_K, Encoder, Searcher, encode_passages
 from banglasim.search.hybrid_files import manifest_settings, read_hybrid_files
+from banglasim.search.integrity import RERANKER_FIX, quick_check, reranker_files
 from banglasim.search.questions import (
     NOT_VALID,
     check_question,
@@ -103,10 +106,42 @@ def corpus_embeddings(encoder: Encoder, texts: list[str], cache_dir: Path) -> tu
     return emb, "computed and cached"
 
 
+def load_reranker(folder: str | Path | None) -> tuple[OnnxPairScorer | None, RerankSettings, bool]:
+    """The re-ranker export of `--reranker` with how search uses it (top_k, weight, on by default), from its
+    manifest; (None, defaults, False) when the folder holds none ('' or no manifest.json)."""
+    if not folder or not (Path(folder) / "manifest.json").is_file():
+        return None, RerankSettings(), False
+    quick_check(Path(folder), reranker_files(Path(folder)), RERANKER_FIX)  # sizes and hashes, as the export's
+    try:
+        scorer = OnnxPairScorer(folder)
+        use = scorer.manifest["search"]
+        settings = RerankSettings(int(use["top_k"]), float(use["weight"]), int(use["overlap"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"--reranker '{folder}' cannot be read: {exc}", fix="rebuild it (dvc repro export_reranker)"
+        ) from None
+    return scorer, settings, bool(use["default"])
+
+
 def open_searcher(
-    model: str | Path, index_dir: str | Path, corpus: str | None = None, cache_dir: str | Path = ".cache/search"
+    model: str | Path,
+    index_dir: str | Path,
+    corpus: str | None = None,
+    cache_dir: str | Path = ".cache/search",
+    reranker: str | Path | None = None,
 ) -> tuple[Searcher, str]:
     """The searcher of these options and a line saying where its passage vectors came from."""
+    searcher, origin = _open_first_stage(model, index_dir, corpus, cache_dir)
+    scorer, settings, default = load_reranker(reranker)
+    if scorer is not None:
+        searcher.reranker, searcher.rerank, searcher.rerank_default = scorer, settings, default
+        origin += f"; re-ranker: {reranker} (top {settings.top_k}, {'on' if default else 'off'} by default)"
+    return searcher, origin
+
+
+def _open_first_stage(
+    model: str | Path, index_dir: str | Path, corpus: str | None, cache_dir: str | Path
+) -> tuple[Searcher, str]:
     encoder = load_encoder(model)
     if corpus is None and isinstance(encoder, ExportEncoder):
         passages, vectors, ann = load_index(Path(index_dir), encoder.key, encoder.name)
@@ -137,14 +172,16 @@ def corpus_settings(index_dir: Path) -> tuple[WindowSettings, Bm25Settings, str,
         return WindowSettings(), Bm25Settings(), "hybrid", FusionSettings()
 
 
-def batch_lines(searcher: Searcher, lines: Iterable[str], top_k: int, mode: str | None = None) -> Iterator[dict]:
+def batch_lines(
+    searcher: Searcher, lines: Iterable[str], top_k: int, mode: str | None = None, rerank: bool | None = None
+) -> Iterator[dict]:
     """One answer per input line, in order: {"question", "mode", "hits"} (and a "note" when hybrid search ranked by
     the dense model alone) or {"question", "error"}."""
     chunk: list[str] = []
 
     def flush() -> Iterator[dict]:
         asked = [(i, normalize(q)) for i, q in enumerate(chunk) if check_question(q) is None]
-        found = dict(zip((i for i, _ in asked), searcher.answers([q for _, q in asked], top_k, mode)))
+        found = dict(zip((i for i, _ in asked), searcher.answers([q for _, q in asked], top_k, mode, rerank)))
         for i, question in enumerate(chunk):
             if i not in found:
                 yield {"question": printable(question), "error": check_question(question)}
@@ -209,7 +246,7 @@ def print_hits(searcher: Searcher, hits: list[dict]) -> None:
         text = hit["text"] if len(hit["text"]) <= 160 else hit["text"][:157] + "..."
         parts = [
             f"{name} {hit[key]:.4f}"
-            for key, name in (("dense_score", "dense"), ("lexical_score", "bm25"))
+            for key, name in (("dense_score", "dense"), ("lexical_score", "bm25"), ("rerank_score", "re-ranker"))
             if key in hit
         ]
         detail = f" ({', '.join(parts)})" if len(parts) > 1 else ""
@@ -218,6 +255,16 @@ def print_hits(searcher: Searcher, hits: list[dict]) -> None:
             f"{hit['title']}"
         )
         print(f"    {text}")
+
+
+def checked_rerank(searcher: Searcher, rerank: bool | None) -> bool | None:
+    """--rerank / --no-rerank, if this searcher has a re-ranker for --rerank."""
+    if rerank and searcher.reranker is None:
+        raise UserError(
+            "--rerank: there is no re-ranker export (models/reranker_export/manifest.json, or --reranker FOLDER)",
+            fix="build it with `dvc repro export_reranker`, or search without --rerank",
+        )
+    return rerank
 
 
 def checked_mode(searcher: Searcher, mode: str | None) -> str | None:
@@ -232,12 +279,12 @@ def run_batch(args: argparse.Namespace) -> int:
     if args.question is not None or args.question_file is not None:
         raise UserError("pass either a question or --batch FILE, not both")
     with _open_batch(args.batch) as lines:  # opened first: a wrong path fails before the model loads
-        searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
-        mode = checked_mode(searcher, args.mode)
+        searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir, args.reranker)
+        mode, rerank = checked_mode(searcher, args.mode), checked_rerank(searcher, args.rerank)
         print(origin, file=sys.stderr)
         ascii_only, not_text = not stdout_takes_unicode(), []
         try:
-            for number, answer in enumerate(batch_lines(searcher, decode_lines(lines), args.top_k, mode), 1):
+            for number, answer in enumerate(batch_lines(searcher, decode_lines(lines), args.top_k, mode, rerank), 1):
                 if answer.get("error", "").startswith(NOT_VALID):
                     not_text.append(number)
                 sys.stdout.write(json.dumps(answer, ensure_ascii=ascii_only) + "\n")
@@ -263,8 +310,9 @@ def run_cli(args: argparse.Namespace) -> int:
     problem = check_question(question)
     if problem:
         raise UserError(problem, fix='pass a question: banglasim search "..."')
-    searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
-    (answer,) = searcher.answers([normalize(question)], args.top_k, checked_mode(searcher, args.mode))
+    searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir, args.reranker)
+    mode, rerank = checked_mode(searcher, args.mode), checked_rerank(searcher, args.rerank)
+    (answer,) = searcher.answers([normalize(question)], args.top_k, mode, rerank)
     if "error" in answer:
         raise UserError(answer["error"], fix="ask with --mode hybrid or --mode dense, which rank any question")
     ascii_only = not stdout_takes_unicode()
@@ -274,7 +322,8 @@ def run_cli(args: argparse.Namespace) -> int:
             print(json.dumps({"question": question, **answer}, ensure_ascii=ascii_only))
         else:
             print(origin)
-            print(f"ranked by: {answer['mode']}" + (f" ({answer['note']})" if "note" in answer else ""))
+            how = answer["mode"] + (", re-ranked" if answer.get("rerank") else "")
+            print(f"ranked by: {how}" + (f" ({answer['note']})" if "note" in answer else ""))
             print_hits(searcher, answer["hits"])
         sys.stdout.flush()
     except BrokenPipeError:

@@ -1,8 +1,9 @@
 """`banglasim serve`: a long-running HTTP JSON API over the export and its index, loaded once.
 
-    POST /search  {"question": "...", "top_k": 5, "mode": "hybrid"}   (mode: hybrid | dense | bm25; default: the
-                  index's)  -> {"question": ..., "mode": ..., "hits": [{passage_id, title, text, score, rank,
-                  dense_score, lexical_score}, ...]} (and a "note" when hybrid ranked by the dense model alone)
+    POST /search  {"question": "...", "top_k": 5, "mode": "hybrid", "rerank": true}   (mode: hybrid | dense | bm25;
+                  default: the index's; rerank: default the re-ranker export's, reranker.default) -> {"question":
+                  ..., "mode": ..., "rerank": ..., "hits": [{passage_id, title, text, score, rank, dense_score,
+                  lexical_score, rerank_score}, ...]} (and a "note" when hybrid ranked by the dense model alone)
     GET  /health  -> {"status": "ok", "passages": N, ...}
 
 Every answer is JSON, errors {"error": "..."}: bad requests (not JSON, no, empty, invalid or over-long
@@ -28,7 +29,7 @@ from banglasim.core.errors import UserError
 from banglasim.data.formats import normalize
 from banglasim.retrieval.fusion import MODES
 from banglasim.search.engine import MAX_QUESTION_CHARS, MAX_TOP_K, Searcher
-from banglasim.search.query import checked_mode, open_searcher
+from banglasim.search.query import checked_mode, checked_rerank, open_searcher
 from banglasim.search.questions import check_question
 
 MAX_BODY_BYTES = 64 * 1024
@@ -43,8 +44,11 @@ class BadRequest(Exception):
         self.status = status
 
 
-def parse_request(body: bytes, modes: tuple[str, ...] = MODES) -> tuple[str, int, str | None]:
-    """(question, top_k, mode or None for the default) of a /search body, or BadRequest saying what is wrong."""
+def parse_request(
+    body: bytes, modes: tuple[str, ...] = MODES, can_rerank: bool = False
+) -> tuple[str, int, str | None, bool | None]:
+    """(question, top_k, mode and rerank or None for the defaults) of a /search body, or BadRequest saying what is
+    wrong (`can_rerank`: whether the server has a re-ranker for "rerank": true)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -65,7 +69,12 @@ def parse_request(body: bytes, modes: tuple[str, ...] = MODES) -> tuple[str, int
     mode = data.get("mode")
     if mode is not None and mode not in modes:
         raise BadRequest(f'"mode" must be one of {", ".join(modes)}, not {json.dumps(mode)[:40]}')
-    return question, top_k, mode
+    rerank = data.get("rerank")
+    if rerank is not None and not isinstance(rerank, bool):
+        raise BadRequest(f'"rerank" must be true or false, not {json.dumps(rerank)[:40]}')
+    if rerank and not can_rerank:
+        raise BadRequest('"rerank": this server has no re-ranker (start it with --reranker FOLDER)')
+    return question, top_k, mode, rerank
 
 
 def content_length(values: list[str] | None, required: bool) -> int:
@@ -148,13 +157,13 @@ def make_handler(
 
         def answer(self, body: bytes) -> None:
             try:
-                question, top_k, mode = parse_request(body, searcher.modes())
+                question, top_k, mode, rerank = parse_request(body, searcher.modes(), searcher.reranker is not None)
             except BadRequest as exc:
                 self.send_json(exc.status, {"error": str(exc)})
                 return
             try:
                 with lock:
-                    (answer,) = searcher.answers([normalize(question)], top_k, mode)
+                    (answer,) = searcher.answers([normalize(question)], top_k, mode, rerank)
             except UserError as exc:  # a damaged index or model noticed only now
                 self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": exc.message})
                 return
@@ -203,8 +212,10 @@ def check_port(port: int) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     check_port(args.port)
-    searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir)
+    searcher, origin = open_searcher(args.model, args.index, args.corpus, args.cache_dir, args.reranker)
     searcher.mode = checked_mode(searcher, args.mode) or searcher.mode
+    rerank = checked_rerank(searcher, args.rerank)
+    searcher.rerank_default = searcher.rerank_default if rerank is None else rerank
     health = {
         "status": "ok",
         "passages": len(searcher),
@@ -213,6 +224,8 @@ def run_cli(args: argparse.Namespace) -> int:
         "approximate": searcher.ann is not None,
         "mode": searcher.mode,
         "modes": list(searcher.modes()),
+        "rerank": searcher.rerank_default,
+        "reranker_key": getattr(searcher.reranker, "key", None),
     }
     server = make_server(searcher, args.host, args.port, health, quiet=args.quiet)
     host, port = server.server_address[:2]
