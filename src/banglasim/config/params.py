@@ -229,6 +229,7 @@ class RetrievalParams:  # read by train (windows), evaluate, index; search and s
 class RerankerParams:  # train_reranker; evaluate, index and search read the re-ranking ones (top_k, weight, default)
     backbone: str = param(_nonempty_str())  # base: models/base | a local folder of a BERT-style encoder
     layers: int = param(_int(0))  # the backbone's first N transformer layers are kept (0: all)
+    trainable_layers: int = param(_int(0))  # layers below the last N frozen (0: all trainable)
     max_length: int = param(_int(16, 8192))  # question + window pieces read together
     negatives: int = param(_int(1))  # hard negatives per training question
     negatives_from: str = param(_choice("bm25", "hybrid"))  # hybrid: the base model fused with BM25

@@ -71,10 +71,12 @@ def reranked_block(
     samples: int,
     seed: int,
     with_sweep: bool,
+    depth: int | None = None,
 ) -> dict:
     """The re-ranked figures of one split: `scorers` "reranker" (the figures) and optionally "export" (parity);
-    `first_ranks`: the own passage's rank by "bm25" and by the "hybrid" (the first stage)."""
-    depth = max(settings.top_k, max(SWEEP_TOP_K) if with_sweep else 0)
+    `first_ranks`: the own passage's rank by "bm25" and by the "hybrid" (the first stage); `depth`: the candidates
+    scored per question (default: the sweep's deepest top_k on validation, else top_k)."""
+    depth = depth or max(settings.top_k, max(SWEEP_TOP_K) if with_sweep else 0)
     rows, scores = hybrid_orders(scored["corpus_scores"], lexical, fusion, depth)
     first = {
         "questions": scored["queries"],

@@ -4,7 +4,8 @@
 base_model stage: multilingual-e5-small reads Bengali and is a BERT-style encoder, so the library turns it into
 a cross-encoder with a fresh one-logit head); any other value is a local folder of such an encoder.
 `reranker.layers: N` keeps the backbone's first N transformer layers (the cost of reading every pair grows with
-them); the word embeddings stay frozen in training.
+them); the word embeddings stay frozen in training, and with `reranker.trainable_layers: N` every layer below the
+last N too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from banglasim.config.paths import BASE_MODEL_DIR
 from banglasim.core.errors import UserError
 from banglasim.models.folder import folder_digest
+from banglasim.models.loading import encoder_layers
 
 
 def backbone_dir(backbone: str) -> Path:
@@ -44,9 +46,21 @@ def load_backbone(path: Path, max_length: int, layers: int = 0):
     return model
 
 
-def freeze_word_embeddings(model) -> int:
-    """Freeze the word embeddings (most of a multilingual model's weights); return the trainable parameters."""
+def freeze_for_training(model, trainable_layers: int = 0) -> int:
+    """Freeze the word embeddings (most of a multilingual model's weights) and, with `trainable_layers` N > 0, every
+    embedding and every transformer layer below the last N (the head stays trainable); return the trainable
+    parameters."""
     model.model.get_input_embeddings().weight.requires_grad = False
+    if trainable_layers:
+        layers = encoder_layers(model.model.base_model)
+        if layers is None or trainable_layers > len(layers):
+            have = "no layers it knows" if layers is None else f"{len(layers)} layers"
+            raise UserError(f"reranker.trainable_layers = {trainable_layers}: the backbone has {have}")
+        for param in model.model.base_model.embeddings.parameters():
+            param.requires_grad = False
+        for layer in layers[: len(layers) - trainable_layers]:
+            for param in layer.parameters():
+                param.requires_grad = False
     return sum(p.numel() for p in model.model.parameters() if p.requires_grad)
 
 

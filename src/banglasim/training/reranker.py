@@ -11,7 +11,6 @@ loss since the previous point. Writes models/reranker/ (as one unit) and metrics
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 
@@ -34,12 +33,13 @@ from banglasim.data.rerank_pairs import hybrid_candidates, sample_questions, tra
 from banglasim.evaluation.metrics import retrieval_metrics
 from banglasim.export.build import versions
 from banglasim.models.loading import load_model, quiet_library_bars, resolve_prompts
-from banglasim.models.reranker import TorchPairScorer, backbone_dir, freeze_word_embeddings, load_backbone
+from banglasim.models.reranker import TorchPairScorer, backbone_dir, freeze_for_training, load_backbone
 from banglasim.retrieval.fusion import top_rows
 from banglasim.retrieval.lexical import LexicalIndex
 from banglasim.retrieval.rerank import RerankSettings, best_window_scores, rerank_ranks
 from banglasim.retrieval.settings import bm25_settings, fusion_settings, window_settings
 from banglasim.retrieval.windows import best_window, cut_windows, model_tokenizer
+from banglasim.runs.run_record import device_info
 
 
 class BM25Validation:
@@ -121,7 +121,7 @@ def run(params_path: str) -> None:
     else:
         found = bm25_candidates(rows, cfg.negatives, params.mine, bm25)
     model = load_backbone(backbone_dir(cfg.backbone), cfg.max_length, cfg.layers)
-    trainable = freeze_word_embeddings(model)
+    trainable = freeze_for_training(model, cfg.trainable_layers)
     scorer = TorchPairScorer(model)
     tokenizer, _ = scorer.window_tokenizer()
     overlap = params.retrieval.window_overlap
@@ -154,8 +154,8 @@ def run(params_path: str) -> None:
         "seconds_preparing": round(prep_seconds, 1),
         "seconds_training": round(fit["seconds"], 1),
         "seconds_per_step": round(fit["seconds"] / max(1, fit["steps"]), 3),
-        "device": fit["device"],
-        "cpu": platform.processor() or platform.machine(),
+        "precision": fit["precision"],
+        **device_info(),  # the CPU (and GPU) the timings are of
         "negatives": {"from": cfg.negatives_from, **counts},
         "params": params.as_dict()["reranker"],
         "versions": versions(),
@@ -174,6 +174,7 @@ def fit_reranker(model, examples: list[dict], cfg, validation: BM25Validation, s
     from sentence_transformers.base import BatchSamplers
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments, losses
 
+    from banglasim.training.precision import resolve_precision
     from banglasim.training.reranker_live import RerankerLive
     from dvclive import Live
 
@@ -183,6 +184,7 @@ def fit_reranker(model, examples: list[dict], cfg, validation: BM25Validation, s
     else:
         loss = losses.MultipleNegativesRankingLoss(model)
     cuda = torch.cuda.is_available()
+    precision = resolve_precision("auto")  # bf16 on CPUs with bf16 units and on GPUs that have it, as train's auto
     args = CrossEncoderTrainingArguments(
         output_dir=out_dir,
         num_train_epochs=cfg.epochs,
@@ -197,7 +199,8 @@ def fit_reranker(model, examples: list[dict], cfg, validation: BM25Validation, s
         report_to="none",
         disable_tqdm=True,
         use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         batch_sampler=BatchSamplers.NO_DUPLICATES if cfg.loss == "mnrl" else BatchSamplers.BATCH_SAMPLER,
     )
     live = Live(dir=str(RERANKER_LIVE_DIR), save_dvc_exp=False, dvcyaml=None, report=None)
@@ -213,4 +216,5 @@ def fit_reranker(model, examples: list[dict], cfg, validation: BM25Validation, s
         "steps": trainer.state.global_step,
         "seconds": seconds,
         "device": "cuda" if cuda else "cpu",
+        "precision": precision,
     }
