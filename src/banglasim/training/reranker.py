@@ -4,7 +4,7 @@ Each training question (a seeded sample of `reranker.max_questions`, 0: all) giv
 as the positive and `reranker.negatives` hard negatives from the first stage (data/rerank_pairs.py); the loss is
 the library's BinaryCrossEntropyLoss over (question, window, 1/0) pairs, positives weighted by the negatives per
 question (`bce`), or its MultipleNegativesRankingLoss over (question, positive, negatives) rows (`mnrl`). After
-each epoch the re-ranker re-orders BM25's top_k passages of `reranker.val_questions` validation questions (the
+each epoch the re-ranker re-orders BM25's top 10 passages of `reranker.val_questions` validation questions (the
 whole corpus) through retrieval/rerank.py; DVCLive (dvclive_reranker/) logs that MRR@10 and the mean training
 loss since the previous point. Writes models/reranker/ (as one unit) and metrics/reranker.json.
 """
@@ -40,6 +40,8 @@ from banglasim.retrieval.rerank import RerankSettings, best_window_scores, reran
 from banglasim.retrieval.settings import bm25_settings, fusion_settings, window_settings
 from banglasim.retrieval.windows import best_window, cut_windows, model_tokenizer
 from banglasim.runs.run_record import device_info
+
+VALIDATION_TOP_K = 10  # BM25's passages re-ranked in training's validation (reranker.top_k is how search re-ranks)
 
 
 class BM25Validation:
@@ -128,7 +130,7 @@ def run(params_path: str) -> None:
     examples, counts = training_examples(
         rows, cfg.negatives, found, tokenizer, cfg.max_length, overlap, bm25.analyzer, cfg.seed
     )
-    settings = RerankSettings(cfg.top_k, 1.0, overlap)
+    settings = RerankSettings(VALIDATION_TOP_K, 1.0, overlap)
     validation = BM25Validation(
         atomic.read_jsonl(VALIDATION_FILE),
         atomic.read_jsonl(PASSAGES_FILE),
@@ -146,7 +148,7 @@ def run(params_path: str) -> None:
         "val_mrr_at_10": fit["val_mrr_at_10"],
         "val_bm25_mrr_at_10": validation.bm25_mrr(),
         "val_questions": len(validation.questions),
-        "top_k": cfg.top_k,
+        "top_k": VALIDATION_TOP_K,
         "train_questions": len(examples),
         "pairs": fit["pairs"],
         "steps": fit["steps"],
@@ -163,7 +165,7 @@ def run(params_path: str) -> None:
     atomic.write_json(RERANKER_METRICS, metrics)
     print(
         f"train_reranker: {len(examples)} questions, {fit['steps']} steps in {fit['seconds']:.0f} s; validation "
-        f"MRR@10 re-ranking BM25's top {cfg.top_k} of {len(validation.questions)} questions "
+        f"MRR@10 re-ranking BM25's top {VALIDATION_TOP_K} of {len(validation.questions)} questions "
         f"{metrics['val_bm25_mrr_at_10']:.4f} -> {metrics['val_mrr_at_10']:.4f}"
     )
 
@@ -173,6 +175,7 @@ def fit_reranker(model, examples: list[dict], cfg, validation: BM25Validation, s
     import torch
     from sentence_transformers.base import BatchSamplers
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments, losses
+    from transformers import PrinterCallback
 
     from banglasim.training.precision import resolve_precision
     from banglasim.training.reranker_live import RerankerLive
@@ -206,6 +209,7 @@ def fit_reranker(model, examples: list[dict], cfg, validation: BM25Validation, s
     live = Live(dir=str(RERANKER_LIVE_DIR), save_dvc_exp=False, dvcyaml=None, report=None)
     callback = RerankerLive(live, lambda: validation.mrr(scorer, cfg.batch_size * 2))
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss, callbacks=[callback])
+    trainer.remove_callback(PrinterCallback)  # no raw metric dicts in the log; the stage prints its own lines
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started - callback.validation_seconds

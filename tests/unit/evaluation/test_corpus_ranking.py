@@ -8,8 +8,9 @@ import pytest
 from qa_samples import ir_evaluator, sample_qa
 
 from banglasim.config.params import EvaluateParams
-from banglasim.evaluation.evaluate import HEADLINE_KEYS, compare, headline, score_model
+from banglasim.evaluation.evaluate import compare, score_model
 from banglasim.evaluation.evaluators import PairSimilarityEvaluator
+from banglasim.evaluation.headline import HEADLINE_KEYS, headline
 from banglasim.evaluation.metrics import cosine_ranks, pessimistic_ranks, retrieval_metrics
 from banglasim.models.loading import load_model
 

@@ -86,7 +86,7 @@ def test_a_resumed_runs_wall_time_adds_the_parts_before_its_checkpoint(tmp_path)
 
 def test_evaluate_prints_no_nan_interval_without_bootstrap():
     """`evaluate.bootstrap_samples: 0` printed "95% CI nan-nan"."""
-    from banglasim.evaluation.evaluate import summary_line
+    from banglasim.evaluation.headline import summary_line
 
     part = {
         "n_queries": 10,
