@@ -16,7 +16,7 @@ import random
 import numpy as np
 
 from banglasim.config.params import MineParams
-from banglasim.data.mine import EXTRA_CANDIDATES, keep_negatives
+from banglasim.data.negatives import EXTRA_CANDIDATES, keep_negatives
 from banglasim.retrieval.fusion import FusionSettings, candidate_rows, fuse
 from banglasim.retrieval.lexical import Analyzer, Bm25Settings, LexicalIndex
 from banglasim.retrieval.rerank import WindowCutter

@@ -28,7 +28,7 @@ from banglasim.config.paths import (
 )
 from banglasim.core import atomic
 from banglasim.core.errors import require_inputs
-from banglasim.data.mine import bm25_candidates
+from banglasim.data.negatives import bm25_candidates
 from banglasim.data.rerank_pairs import hybrid_candidates, sample_questions, training_examples
 from banglasim.evaluation.metrics import retrieval_metrics
 from banglasim.export.build import versions

@@ -4,7 +4,7 @@ model's (not the positive, not above the margin, not holding the answer), topped
 from __future__ import annotations
 
 from banglasim.config.params import MineParams
-from banglasim.data.mine import bm25_candidates, keep_negatives
+from banglasim.data.negatives import bm25_candidates, keep_negatives
 from banglasim.retrieval.lexical import Bm25Settings
 
 PADMA = "পদ্মা বাংলাদেশের একটি প্রধান নদী। পদ্মা সেতু ২০২২ সালে চালু হয়।"

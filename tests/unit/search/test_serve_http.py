@@ -169,7 +169,7 @@ def test_a_client_that_leaves_while_uploading_gets_a_413_and_logs_no_traceback(a
 
 
 def test_a_failure_while_searching_is_a_500_with_json(address, searcher, monkeypatch):
-    def broken(questions, k, mode=None):
+    def broken(questions, k, mode=None, rerank=None):
         raise RuntimeError("onnxruntime failed")
 
     monkeypatch.setattr(searcher, "answers", broken)

@@ -6,7 +6,8 @@ import pytest
 
 from banglasim.config.params import MineParams
 from banglasim.core.errors import UserError
-from banglasim.data.mine import answer_free, mine
+from banglasim.data.mine import mine
+from banglasim.data.negatives import answer_free
 from banglasim.models.loading import load_model
 from banglasim.training.inputs import column_prompts, in_batch_duplicates, train_dataset
 
