@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import sys
 import time
@@ -32,19 +31,10 @@ from banglasim.export.reranker_runtime import OnnxPairScorer
 from banglasim.models.reranker import TorchPairScorer
 from banglasim.retrieval.fusion import hybrid_ranks
 from banglasim.retrieval.rerank import RerankSettings
+from banglasim.runs.run_record import cpu_name
 from banglasim.search.query import open_searcher
 
 RESULTS = Path(__file__).parent / "results" / "rerank.jsonl"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def first_stage(searcher, questions: list[str], own: np.ndarray) -> tuple[dict, list, dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +92,7 @@ def build(
     tokenizer = finish_tokenizer(pruned.tokenizer_json, model.max_seq_length)
     tokenizer.save(str(out_dir / TOKENIZER_FILE), pretty=False)
     graph.slice_embeddings(model, pruned.kept_ids)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        graph.export_onnx(model, fp32, options.opset)
-        if options.quantize == "int8":
-            graph.quantize_int8(fp32, out_dir / MODEL_FILE)
-        else:
-            fp32.replace(out_dir / MODEL_FILE)
+    write_graph(lambda path: graph.export_onnx(model, path, options.opset), out_dir, options.quantize)
     manifest = {
         "format": FORMAT,
         "model_sha256": file_sha256(out_dir / MODEL_FILE),
@@ -119,6 +114,17 @@ def build(
     manifest["sizes"] = {name: (out_dir / name).stat().st_size for name in (MODEL_FILE, TOKENIZER_FILE)}
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def write_graph(export: Callable[[Path], None], out_dir: Path, quantize: str) -> None:
+    """out_dir/model.onnx from `export` (which writes an fp32 graph to the path it is given), int8 or fp32."""
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export(fp32)
+        if quantize == "int8":
+            graph.quantize_int8(fp32, out_dir / MODEL_FILE)
+        else:
+            fp32.replace(out_dir / MODEL_FILE)
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> None:

@@ -7,7 +7,6 @@ manifest.json (format banglasim-reranker/1). Score with reranker_runtime.OnnxPai
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from sentence_transformers import CrossEncoder
@@ -60,13 +59,9 @@ def build_reranker(
     tokenizer = finish_pair_tokenizer(pruned.tokenizer_json, length)
     tokenizer.save(str(out_dir / TOKENIZER_FILE), pretty=False)
     reranker_graph.slice_cross_encoder_embeddings(ce, pruned.kept_ids)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        reranker_graph.export_cross_encoder_onnx(ce, fp32, options.opset)
-        if options.quantize == "int8":
-            graph.quantize_int8(fp32, out_dir / MODEL_FILE)
-        else:
-            fp32.replace(out_dir / MODEL_FILE)
+    build.write_graph(
+        lambda path: reranker_graph.export_cross_encoder_onnx(ce, path, options.opset), out_dir, options.quantize
+    )
     manifest = {
         "format": FORMAT,
         "kind": "reranker",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from banglasim.export.runtime import MANIFEST, MODEL_FILE, TOKENIZER_FILE
+from banglasim.export.runtime import MANIFEST, MODEL_FILE, TOKENIZER_FILE, cpu_session
 
 FORMAT = "banglasim-reranker/1"
 OUTPUT_NAME = "logits"
@@ -29,7 +29,6 @@ class OnnxPairScorer:
     """A re-ranker export folder loaded once: `score(questions, texts)` -> float32 logits, one per pair."""
 
     def __init__(self, export_dir: str | os.PathLike, threads: int | None = None) -> None:
-        import onnxruntime as ort
 
         self.export_dir = Path(export_dir)
         self.manifest = json.loads((self.export_dir / MANIFEST).read_text(encoding="utf-8"))
@@ -45,14 +44,7 @@ class OnnxPairScorer:
         self.tokenizer.enable_truncation(self.max_length, strategy="longest_first")
         if self.tokenizer.padding is None:  # the pad id is irrelevant: padded positions are masked out
             self.tokenizer.enable_padding(pad_id=self.manifest.get("pad_id", 0))
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as runtime.OnnxEncoder
-        self.session = ort.InferenceSession(
-            str(self.export_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(self.export_dir / MODEL_FILE, threads)
 
     def score(self, questions: list[str], texts: list[str], batch_size: int = 32) -> np.ndarray:
         """The logit of each (questions[i], texts[i]) pair: float32 [len(texts)], in input order."""

@@ -27,11 +27,24 @@ TOKENIZER_FILE = "tokenizer.json"
 FORMAT = "banglasim-export/1"
 
 
+def cpu_session(model_file: Path, threads: int | None = None):
+    """An onnxruntime CPU session of a graph, quiet, without busy-waiting between runs: onnxruntime's spinning
+    threads would hold the cores while numpy's BLAS scores the question against the passages (search: 35 ms of
+    scoring stalled behind 35 ms of encoding)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoder:
     """An export folder loaded once: `encode(texts, prompt_name)` -> normalised float32 embeddings."""
 
     def __init__(self, export_dir: str | os.PathLike, threads: int | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.export_dir = Path(export_dir)
@@ -48,16 +61,7 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(self.max_seq_length)
         if self.tokenizer.padding is None:  # the pad id is irrelevant: padded positions are masked out
             self.tokenizer.enable_padding(pad_id=self.manifest.get("pad_id", 0))
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        # no busy-waiting between runs: onnxruntime's spinning threads would hold the cores while numpy's BLAS
-        # scores the question against the passages (search: 35 ms of scoring stalled behind 35 ms of encoding)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(self.export_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(self.export_dir / MODEL_FILE, threads)
 
     def prompt(self, prompt_name: str | None) -> str:
         """The prompt text of a prompt name ("query", "passage"); None -> no prompt."""
